@@ -1,0 +1,20 @@
+# MaskWatch on a GPU host (falls back to the CPU when no GPU is visible).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    MASKWATCH_MODEL_DIR=/app/models/weights PORT=8000
+
+WORKDIR /app
+# The PyPI torch wheels for Linux x86-64 are CUDA builds: the same image runs on GPU and CPU hosts.
+RUN pip install torch==2.14.1 torchvision==0.29.1
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY models ./models
+COPY training ./training
+RUN pip install . && useradd --system --uid 10001 --no-create-home maskwatch
+
+USER maskwatch
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=4)"
+CMD ["sh", "-c", "exec uvicorn app.main:app --host 0.0.0.0 --port ${PORT}"]

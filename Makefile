@@ -1,0 +1,22 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Both create .venv and install what is missing; a second run installs nothing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m uvicorn app.main:app --host $${HOST:-0.0.0.0} --port $${PORT:-8000}
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache

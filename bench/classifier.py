@@ -1,0 +1,49 @@
+"""Time the shipped classifier on 16 faces (crop + normalise + forward), median of many runs.
+
+    python -m bench.classifier [--faces 16] [--runs 200] [--threads N]
+
+Faces come from a fixture image's ground-truth boxes, repeated to --faces.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from models.classifier import DEFAULT_WEIGHTS, MaskClassifier
+from training.voc import read_voc
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "voc")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
+    parser.add_argument("--faces", type=int, default=16)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    classifier = MaskClassifier(args.weights, "cpu")
+    voc = read_voc(FIXTURE)[0]
+    image = voc.load_rgb()
+    boxes = np.resize(voc.boxes, (args.faces, 4))
+    for _ in range(10):
+        classifier.predict_boxes(image, boxes)
+    times = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        classifier.predict_boxes(image, boxes)
+        times.append((time.perf_counter() - start) * 1000)
+    print(json.dumps({"classifier": classifier.name, "faces": args.faces, "threads": args.threads,
+                      "flip_tta": classifier.spec.flip_tta, "input_size": classifier.spec.input_size,
+                      "median_ms": round(statistics.median(times), 2), "p90_ms": round(sorted(times)[int(0.9 * len(times))], 2),
+                      "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Network definitions, checkpoint format and inference wrappers shared by `app` and `training`."""

@@ -1,0 +1,109 @@
+"""The face detector: FCOS (anchor-free, one box per feature location) on an ImageNet MobileNetV2 FPN.
+
+Faces here are small (median 22 px in ~400x300 images), so the input is upscaled (`min_size`) and
+the finest pyramid level is stride 8 (MobileNetV2 block 6); the 1280-channel last conv is dropped.
+"""
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+from torchvision.models.detection import FCOS
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.fcos import FCOSHead
+from torchvision.ops import misc as misc_nn_ops
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+FORMAT = "maskwatch-detector/1"
+# Output channels and stride of the last MobileNetV2 block of each stage: the candidate pyramid inputs.
+BLOCKS = {3: (24, 4), 6: (32, 8), 13: (96, 16), 17: (320, 32)}
+
+
+@dataclass
+class DetectorSpec:
+    """How a detector was built and at what scale it reads images."""
+
+    num_classes: int = 1
+    min_size: int = 384
+    max_size: int = 512
+    levels: tuple[int, ...] = (6, 13, 17)
+    fpn_channels: int = 64
+    head_convs: int = 2
+    score_thresh: float = 0.05
+    nms_thresh: float = 0.5
+    detections_per_img: int = 300
+    meta: dict = field(default_factory=dict)
+
+
+def build_detector(spec: DetectorSpec, pretrained_backbone: bool = False, trainable_from: int = 4) -> FCOS:
+    """FCOS with a MobileNetV2-FPN backbone; blocks before `trainable_from` stay frozen."""
+    weights = MobileNet_V2_Weights.IMAGENET1K_V1 if pretrained_backbone else None
+    features = mobilenet_v2(weights=weights, norm_layer=misc_nn_ops.FrozenBatchNorm2d).features[:max(spec.levels) + 1]
+    for i, block in enumerate(features):
+        block.requires_grad_(i >= trainable_from)
+    return_layers = {str(b): f"c{b}" for b in spec.levels}
+    backbone = BackboneWithFPN(features, return_layers, [BLOCKS[b][0] for b in spec.levels], spec.fpn_channels,
+                               extra_blocks=LastLevelMaxPool())
+    strides = [BLOCKS[b][1] for b in spec.levels]
+    # FCOS reads an anchor's size as its level's stride (torchvision's convention).
+    anchors = AnchorGenerator(sizes=tuple((s,) for s in strides + [2 * strides[-1]]), aspect_ratios=((1.0,),) * (len(strides) + 1))
+    head = FCOSHead(spec.fpn_channels, anchors.num_anchors_per_location()[0], spec.num_classes, spec.head_convs)
+    return FCOS(backbone, spec.num_classes, min_size=spec.min_size, max_size=spec.max_size, anchor_generator=anchors,
+                head=head, score_thresh=spec.score_thresh, nms_thresh=spec.nms_thresh,
+                detections_per_img=spec.detections_per_img, topk_candidates=1000)
+
+
+def fold_frozen_batchnorm(module: nn.Module) -> nn.Module:
+    """Fold every FrozenBatchNorm2d into the convolution before it (inference only: same outputs, fewer passes)."""
+    for child in module.children():
+        fold_frozen_batchnorm(child)
+    if isinstance(module, nn.Sequential):
+        items = list(module)
+        for i in range(1, len(items)):
+            conv, bn = items[i - 1], items[i]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, misc_nn_ops.FrozenBatchNorm2d):
+                scale = bn.weight * (bn.running_var + bn.eps).rsqrt()
+                bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.bias)
+                conv.weight = nn.Parameter(conv.weight.detach() * scale.view(-1, 1, 1, 1), requires_grad=False)
+                conv.bias = nn.Parameter((bias.detach() - bn.running_mean) * scale + bn.bias, requires_grad=False)
+                module[i] = nn.Identity()
+    return module
+
+
+def save_detector(path: str | Path, model: nn.Module, spec: DetectorSpec, half: bool = True) -> None:
+    """Write weights (fp16 by default) and spec atomically."""
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": FORMAT, "spec": asdict(spec), "state_dict": state}, tmp)
+    tmp.replace(path)
+
+
+def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple[FCOS, DetectorSpec, str]:
+    """Rebuild the detector in eval mode; returns it with its spec and the file's sha256."""
+    raw = Path(path).read_bytes()
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a MaskWatch detector checkpoint ({FORMAT})")
+    fields = dict(blob["spec"])
+    fields["levels"] = tuple(fields["levels"])
+    spec = DetectorSpec(**fields)
+    model = build_detector(spec)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    return fold_frozen_batchnorm(model).to(device).eval(), spec, hashlib.sha256(raw).hexdigest()
+
+
+def image_tensor(rgb) -> torch.Tensor:
+    """uint8 RGB (H, W, 3) numpy array -> float (3, H, W) in [0, 1], the detector's input."""
+    return torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
+
+
+@torch.inference_mode()
+def detect(model: FCOS, images: list, device: str | torch.device = "cpu") -> list[dict[str, torch.Tensor]]:
+    """Run the detector on uint8 RGB images; boxes come back in each image's own pixel coordinates."""
+    model.eval()
+    return [{k: v.cpu() for k, v in out.items()} for out in model([image_tensor(im).to(device) for im in images])]

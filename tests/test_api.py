@@ -1,0 +1,194 @@
+import base64
+import io
+import time
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.main import create_app
+from app.settings import Settings
+from tests.conftest import VOC_DIR
+
+FIXTURE = VOC_DIR / "images" / "maksssksksss760.png"
+
+
+def wait_ready(client: TestClient) -> None:
+    for _ in range(200):
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("service never became ready")
+
+
+@pytest.fixture(scope="module")
+def client():
+    app = create_app(Settings(max_upload_bytes=2_000_000, max_pixels=30_000_000))
+    with TestClient(app) as c:
+        wait_ready(c)
+        yield c
+
+
+def encode(array: np.ndarray, fmt: str, **params) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def post(client, payload: bytes, name="x.png", **kwargs):
+    return client.post("/v1/classify", files={"image": (name, payload, "application/octet-stream")}, **kwargs)
+
+
+def error_code(response) -> str:
+    return response.json()["error"]["code"]
+
+
+def test_contract_fields_with_detection_and_annotation(client):
+    r = post(client, FIXTURE.read_bytes(), params={"annotate": "true"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["image"] == {"width": 400, "height": 225}
+    assert len(body["faces"]) >= 4
+    face = body["faces"][0]
+    assert set(face) == {"box", "label", "confidence", "scores", "detection_score"}
+    assert set(face["scores"]) == {"with_mask", "without_mask", "mask_worn_incorrectly"}
+    summary = body["summary"]
+    assert summary["faces"] == len(body["faces"]) == sum(summary[k] for k in face["scores"])
+    assert summary["compliant"] is False  # this photo has unmasked faces
+    assert set(body["model"]) == {"detector", "classifier", "device"} and body["model"]["device"] == "cpu"
+    assert {"decode", "detect", "classify", "annotate", "total"} <= set(body["timing_ms"])
+    png = cv2.imdecode(np.frombuffer(base64.b64decode(body["annotated_png"]), np.uint8), cv2.IMREAD_COLOR)
+    assert png.shape == (225, 400, 3)
+
+
+def test_given_faces_skip_detection_keep_order_and_clip(client):
+    r = post(client, FIXTURE.read_bytes(), data={"faces": "[[300, 50, 330, 90], [-10, -10, 40, 40]]"})
+    body = r.json()
+    assert r.status_code == 200 and [f["box"] for f in body["faces"]] == [[300, 50, 330, 90], [0, 0, 40, 40]]
+    assert all(f["detection_score"] == 1.0 for f in body["faces"])
+    assert "annotated_png" not in body
+
+
+def test_min_confidence_one_drops_every_detection(client):
+    body = post(client, FIXTURE.read_bytes(), params={"min_confidence": 1}).json()
+    assert body["faces"] == [] and body["summary"]["compliant"] is True
+
+
+def test_annotate_endpoint_returns_the_png(client):
+    r = client.post("/v1/annotate", files={"image": ("a.png", FIXTURE.read_bytes(), "image/png")})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR).shape == (225, 400, 3)
+
+
+def test_info_health_metrics_and_docs(client):
+    info = client.get("/v1/info").json()
+    assert info["classes"] == ["with_mask", "without_mask", "mask_worn_incorrectly"]
+    assert info["limits"]["max_upload_bytes"] == 2_000_000
+    assert client.get("/healthz").json() == {"status": "ok"}
+    text = client.get("/metrics").text
+    assert 'maskwatch_request_duration_seconds_bucket{le="0.001",method="POST",route="/v1/classify",status_class="2xx"}' in text
+    assert "maskwatch_faces_total" in text and "maskwatch_model_info" in text
+    assert "/v1/classify" in client.get("/openapi.json").json()["paths"]
+
+
+def rgb_fixture() -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(FIXTURE)), cv2.COLOR_BGR2RGB)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: encode(np.zeros((1, 1, 3), np.uint8), "PNG"),
+    lambda: encode(cv2.cvtColor(rgb_fixture(), cv2.COLOR_RGB2GRAY), "PNG"),
+    lambda: encode(np.dstack([rgb_fixture(), np.full((225, 400), 255, np.uint8)]), "PNG"),
+    lambda: encode((cv2.cvtColor(rgb_fixture(), cv2.COLOR_RGB2GRAY).astype(np.uint16) * 257), "PNG"),
+    lambda: encode(rgb_fixture(), "JPEG"),
+    lambda: encode(rgb_fixture(), "WEBP"),
+    lambda: encode(rgb_fixture(), "BMP"),
+], ids=["1x1", "gray", "rgba", "16bit", "jpeg", "webp", "bmp"])
+def test_odd_but_valid_images_are_answered(client, make):
+    r = post(client, make())
+    assert r.status_code == 200, r.text
+
+
+def test_cmyk_jpeg(client):
+    data = io.BytesIO()
+    Image.fromarray(rgb_fixture()).convert("CMYK").save(data, "JPEG")
+    r = post(client, data.getvalue(), name="x.jpg")
+    assert r.status_code == 200 and r.json()["image"] == {"width": 400, "height": 225}
+
+
+def test_exif_rotation_is_applied_before_anything_else(client):
+    image = Image.fromarray(rgb_fixture())
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", exif=exif)
+    body = post(client, buf.getvalue(), data={"faces": "[[150, 350, 200, 399]]"}).json()
+    assert body["image"] == {"width": 225, "height": 400}
+    assert body["faces"][0]["box"] == [150, 350, 200, 399]
+
+
+@pytest.mark.parametrize("data,status,code", [
+    (b"", 400, "empty_image"),
+    (b"just some text, named .jpg", 415, "unsupported_media_type"),
+    (b"\xff\xd8\xff\xe0" + b"\x00" * 20, 400, "unreadable_image"),
+], ids=["empty", "text", "jpeg-header-only"])
+def test_bad_bytes(client, data, status, code):
+    r = post(client, data, name="x.jpg")
+    assert (r.status_code, error_code(r)) == (status, code)
+
+
+def test_truncated_png_and_jpeg(client):
+    png = FIXTURE.read_bytes()
+    jpeg = encode(rgb_fixture(), "JPEG")
+    for data in (png[: len(png) // 2], jpeg[: len(jpeg) // 3]):
+        r = post(client, data)
+        assert r.status_code in (200, 400), r.text  # a truncated JPEG may still decode (grey tail); never a 5xx
+        if r.status_code == 400:
+            assert error_code(r) == "unreadable_image"
+    assert post(client, png).status_code == 200
+
+
+def test_decompression_bomb_is_refused_from_its_header(client):
+    buf = io.BytesIO()
+    Image.new("1", (8000, 8000)).save(buf, "PNG")
+    assert len(buf.getvalue()) < 100_000
+    r = post(client, buf.getvalue())
+    assert (r.status_code, error_code(r)) == (413, "image_too_large")
+
+
+def test_upload_over_the_byte_limit(client):
+    r = post(client, b"\x89PNG\r\n\x1a\n" + bytes(3_000_000))
+    assert (r.status_code, error_code(r)) == (413, "upload_too_large")
+    assert post(client, FIXTURE.read_bytes()).status_code == 200
+
+
+@pytest.mark.parametrize("faces,fragment", [
+    ("not json", "must be JSON"),
+    ('{"a": 1}', "JSON list"),
+    ("[[1, 2, 3]]", "faces[0]"),
+    ('[[1, 2, 3, "x"]]', "faces[0]"),
+    ("[[10, 10, 50, 50], [30, 30, 20, 40]]", "faces[1] is empty or inverted"),
+    ("[[500, 300, 600, 400]]", "faces[0] lies outside"),
+])
+def test_malformed_faces_are_422_naming_the_box(client, faces, fragment):
+    r = post(client, FIXTURE.read_bytes(), data={"faces": faces})
+    assert r.status_code == 422 and fragment in r.json()["error"]["message"]
+
+
+def test_wrong_field_name_and_bad_query(client):
+    r = client.post("/v1/classify", files={"picture": ("a.png", FIXTURE.read_bytes(), "image/png")})
+    assert (r.status_code, error_code(r)) == (422, "invalid_parameters")
+    r = post(client, FIXTURE.read_bytes(), params={"min_confidence": "2"})
+    assert r.status_code == 422
+    assert client.post("/v1/classify").status_code == 422
+
+
+def test_not_ready_before_models_load():
+    app = create_app(Settings(), load_models=False)
+    with TestClient(app) as c:
+        assert c.get("/healthz").status_code == 200
+        r = c.get("/readyz")
+        assert (r.status_code, error_code(r)) == (503, "not_ready")
+        assert post(c, FIXTURE.read_bytes()).status_code == 503

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from models.checkpoint import ClassifierSpec, load_checkpoint, save_checkpoint
+from models.classifier import MaskClassifier
+from models.classifiers import ARCHITECTURES, build_classifier
+from training.engine import TrainConfig, fit
+from training.faces import FaceTable
+
+
+def test_checkpoint_round_trip_keeps_outputs_and_spec(tmp_path):
+    torch.manual_seed(0)
+    model = build_classifier("custom_relu_bn").eval()
+    spec = ClassifierSpec("custom_relu_bn", input_size=35, margin=0.1, temperature=1.7, flip_tta=True, meta={"k": 1})
+    save_checkpoint(tmp_path / "c.pt", model, spec)
+    loaded, spec2 = load_checkpoint(tmp_path / "c.pt")
+    assert spec2 == spec
+    x = torch.randn(4, 3, 35, 35)
+    torch.testing.assert_close(loaded(x), model(x), atol=2e-2, rtol=2e-2)
+    assert not (tmp_path / "c.pt.tmp").exists()
+
+
+def test_loading_something_else_fails_clearly(tmp_path):
+    torch.save({"weights": 1}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="not a MaskWatch classifier"):
+        load_checkpoint(tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize("arch", ["custom_relu", "custom_tanh_bn", "resnet18_2fc", "mobilenet_v2"])
+def test_architectures_give_three_logits_at_35px(arch):
+    assert build_classifier(arch)(torch.randn(2, 3, 35, 35)).shape == (2, 3)
+
+
+def test_every_paper_architecture_is_registered():
+    for arch in ("custom_relu", "custom_relu_bn", "custom_tanh", "custom_tanh_bn", "resnet18", "resnet18_2fc", "resnet34",
+                 "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "densenet121", "densenet161", "densenet201", "mobilenet_v2"):
+        assert arch in ARCHITECTURES
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_classifier("alexnet")
+
+
+def test_one_epoch_smoke_training_on_fixtures(voc_images, tmp_path):
+    table = FaceTable.from_voc(voc_images)
+    idx = np.arange(len(table.labels))
+    cfg = TrainConfig(arch="custom_relu_bn", epochs=1, lr=1e-3, batch_size=8, augment=True)
+    result = fit(table, idx, idx, cfg, torch.device("cpu"), progress=False)
+    assert len(result.history) == 1 and np.isfinite(result.history[0]["val_loss"])
+    save_checkpoint(tmp_path / "c.pt", result.model, ClassifierSpec(cfg.arch, cfg.input_size, cfg.margin))
+    probs = MaskClassifier(tmp_path / "c.pt").predict_boxes(table.images[0], table.boxes[table.image_index == 0])
+    assert probs.shape == ((table.image_index == 0).sum(), 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_exported_crops_equal_the_crops_from_images(voc_images, tmp_path):
+    table = FaceTable.from_voc(voc_images)
+    table.export_crops(tmp_path / "c.npz", 35, 0.0)
+    compact = FaceTable.from_crops(tmp_path / "c.npz")
+    idx = compact.select_images([voc_images[1].stem])
+    np.testing.assert_array_equal(compact.crops(idx, 35, 0.0), table.crops(table.select_images([voc_images[1].stem]), 35, 0.0))
+    with pytest.raises(ValueError, match="only crops"):
+        compact.crops(idx, 56, 0.15)

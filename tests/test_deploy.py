@@ -1,0 +1,77 @@
+"""No Docker engine runs here: check the compose file, the Dockerfile and the Prometheus config instead,
+and scrape a real uvicorn server with a real Prometheus (Debian's `prometheus`, installed by .ci/run)."""
+import shutil
+import subprocess
+import time
+import tomllib
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import ROOT, VOC_DIR, free_port
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def test_gpu_service_reserves_an_nvidia_gpu_and_mounts_weights_read_only():
+    gpu = COMPOSE["services"]["maskwatch"]
+    (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert "./models/weights:/models:ro" in gpu["volumes"]
+    assert gpu["environment"]["MASKWATCH_MODEL_DIR"] == "/models"
+    assert "/healthz" in " ".join(gpu["healthcheck"]["test"])
+
+
+def test_cpu_variant_has_no_gpu_and_prometheus_scrapes_the_service():
+    cpu = COMPOSE["services"]["maskwatch-cpu"]
+    assert "deploy" not in cpu and cpu["environment"]["MASKWATCH_DEVICE"] == "cpu"
+    assert "maskwatch" in cpu["networks"]["default"]["aliases"]
+    prom = COMPOSE["services"]["prometheus"]
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prom["volumes"]
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    assert config["scrape_configs"][0]["static_configs"][0]["targets"] == ["maskwatch:8000"]
+
+
+def test_dockerfile_pins_torch_runs_as_non_root_with_a_healthcheck():
+    pins = [d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"] if d.startswith("torch")]
+    assert all(pin in DOCKERFILE for pin in pins) and len(pins) == 2
+    assert "\nUSER maskwatch" in DOCKERFILE and "HEALTHCHECK" in DOCKERFILE and "/healthz" in DOCKERFILE
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (.ci/run installs Debian's prometheus)")
+def test_promtool_accepts_the_prometheus_config():
+    result = subprocess.run(["promtool", "check", "config", str(ROOT / "deploy" / "prometheus.yml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (.ci/run installs it)")
+def test_a_real_prometheus_scrapes_the_latency_histogram(server, tmp_path):
+    base, port = server
+    for _ in range(3):
+        r = httpx.post(f"{base}/v1/classify", files={"image": ("f.png", (VOC_DIR / "images" / "maksssksksss44.png").read_bytes())}, timeout=30)
+        assert r.status_code == 200
+    prom_port = free_port()
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [{"job_name": "maskwatch", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]}))
+    prom = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{prom_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    query = 'sum(maskwatch_request_duration_seconds_count{route="/v1/classify",method="POST",status_class="2xx"})'
+    value = None
+    try:
+        for _ in range(60):
+            try:
+                result = httpx.get(f"http://127.0.0.1:{prom_port}/api/v1/query", params={"query": query}, timeout=2).json()
+                if result["data"]["result"]:
+                    value = float(result["data"]["result"][0]["value"][1])
+                    if value >= 3:
+                        break
+            except (httpx.TransportError, KeyError, ValueError):
+                pass
+            time.sleep(0.5)
+    finally:
+        prom.terminate()
+        prom.wait(timeout=20)
+    assert value is not None and value >= 3

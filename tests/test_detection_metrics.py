@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from training.detection_metrics import coco_ap, evaluate_detections, match, voc_ap
+
+BOX = np.array([[10, 10, 30, 30]], dtype=float)
+FAR = np.array([[100, 100, 120, 120]], dtype=float)
+
+
+def ap(gts, preds, thr=0.5):
+    _, tp, n, _ = match(gts, preds, thr)
+    return voc_ap(tp, n)
+
+
+def test_perfect_detections_score_one():
+    gts = [BOX, np.vstack([BOX, FAR])]
+    preds = [(BOX, np.array([0.9])), (np.vstack([BOX, FAR]), np.array([0.8, 0.7]))]
+    assert ap(gts, preds) == pytest.approx(1.0)
+
+
+def test_a_higher_scored_false_positive_halves_ap():
+    # precision 0/1 then 1/2 at recall 1: the envelope is 0.5 over the whole recall range
+    assert ap([BOX], [(np.vstack([FAR, BOX]), np.array([0.9, 0.5]))]) == pytest.approx(0.5)
+
+
+def test_missed_face_caps_ap_at_recall():
+    assert ap([np.vstack([BOX, FAR])], [(BOX, np.array([0.9]))]) == pytest.approx(0.5)
+
+
+def test_duplicate_detection_is_a_false_positive():
+    # TP then FP: AP stays 1 (recall 1 reached at precision 1), but only one match is counted
+    scores, tp, n, found = match([BOX], [(np.vstack([BOX, BOX + 1]), np.array([0.9, 0.8]))], 0.5)
+    assert tp.tolist() == [True, False] and n == 1 and found[0].all()
+
+
+def test_iou_threshold_and_coco_points():
+    shifted = BOX + np.array([5, 0, 5, 0])  # IoU = 15*20 / (25*20) = 0.6
+    assert ap([BOX], [(shifted, np.array([1.0]))], 0.5) == pytest.approx(1.0)
+    assert ap([BOX], [(shifted, np.array([1.0]))], 0.7) == pytest.approx(0.0)
+    assert coco_ap(np.array([True]), 2) == pytest.approx(51 / 101)
+
+
+def test_evaluate_detections_per_class_and_sizes():
+    gt = [(np.vstack([BOX, FAR, [0, 0, 8, 8]]), np.array([0, 1, 2]))]
+    pred = [(np.vstack([BOX, FAR]), np.array([0, 2]), np.array([0.9, 0.8]))]
+    m = evaluate_detections(gt, pred, 3, ("a", "b", "c"))
+    assert m["ap50"] == {"a": 1.0, "b": 0.0, "c": 0.0}
+    assert m["map50"] == pytest.approx(1 / 3)
+    assert m["face_ap50"] == pytest.approx(2 / 3) and m["face_recall50"] == pytest.approx(2 / 3)
+    assert m["recall_by_size"]["<16px"] == {"faces": 1, "recall": 0.0}
+    assert m["recall_by_size"]["16-32px"]["recall"] == 1.0

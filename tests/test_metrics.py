@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+import torch
+
+from training.engine import class_weights
+from training.metrics import aca, confusion_matrix, expected_calibration_error, fit_temperature, per_class_accuracy
+
+
+def test_class_weights_follow_the_paper_formula():
+    labels = np.array([0] * 2551 + [1] * 608 + [2] * 98)
+    w = class_weights(labels, "inverse")
+    torch.testing.assert_close(w, torch.tensor([98 / 2551, 98 / 608, 1.0]))
+    torch.testing.assert_close(class_weights(labels, "sqrt"), w.sqrt())
+    torch.testing.assert_close(class_weights(labels, "none"), torch.ones(3))
+
+
+def test_aca_on_a_known_confusion_matrix():
+    cm = np.array([[90, 5, 5], [10, 30, 0], [3, 3, 4]])
+    np.testing.assert_allclose(per_class_accuracy(cm), [0.9, 0.75, 0.4])
+    assert aca(cm) == pytest.approx((0.9 + 0.75 + 0.4) / 3)
+    y_true, y_pred = [0, 0, 1, 2, 2], [0, 1, 1, 2, 0]
+    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred), [[1, 1, 0], [0, 1, 0], [1, 0, 1]])
+
+
+def test_ece_is_zero_when_calibrated_and_large_when_overconfident():
+    y = np.array([0, 0, 0, 1])
+    calibrated = np.tile([0.75, 0.25, 0.0], (4, 1))
+    assert expected_calibration_error(calibrated, y) == pytest.approx(0.0)
+    overconfident = np.tile([0.99, 0.01, 0.0], (4, 1))
+    assert expected_calibration_error(overconfident, y) == pytest.approx(0.24)
+
+
+def test_temperature_recovers_a_known_scale():
+    gen = torch.Generator().manual_seed(0)
+    true_logits = torch.randn(4000, 3, generator=gen) * 2
+    y = torch.multinomial(true_logits.softmax(1), 1, generator=gen).squeeze(1)
+    assert fit_temperature((true_logits * 3).numpy(), y.numpy()) == pytest.approx(3.0, rel=0.1)

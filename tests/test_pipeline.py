@@ -1,0 +1,76 @@
+import cv2
+import numpy as np
+import pytest
+
+from models.labels import CLASSES
+from models.pipeline import MaskPipeline, to_rgb
+from training.detection_metrics import _iou
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> MaskPipeline:
+    return MaskPipeline()
+
+
+def check_faces(faces, width, height):
+    for face in faces:
+        x1, y1, x2, y2 = face.box
+        assert 0 <= x1 <= x2 <= width and 0 <= y1 <= y2 <= height
+        assert face.label in CLASSES
+        assert face.label == max(face.scores, key=face.scores.get)
+        assert sum(face.scores.values()) == pytest.approx(1, abs=1e-4)
+        assert 0 <= face.detection_score <= 1
+
+
+def test_finds_the_known_faces_of_the_fixtures(pipeline, voc_images):
+    matched = total = 0
+    for im in voc_images:
+        faces = pipeline(im.load_rgb())
+        check_faces(faces, im.width, im.height)
+        boxes = np.array([f.box for f in faces]).reshape(-1, 4)
+        iou = _iou(im.boxes, boxes)
+        matched += int((iou.max(axis=1, initial=0) >= 0.5).sum()) if len(boxes) else 0
+        total += len(im.boxes)
+    assert matched / total >= 0.75, f"found {matched} of {total} annotated faces"
+
+
+def test_given_boxes_are_classified_in_order_and_clipped(pipeline, voc_images):
+    im = voc_images[0]
+    boxes = np.vstack([im.boxes[::-1], [[-20, -20, 30, 30]]])
+    faces = pipeline(im.load_rgb(), boxes=boxes)
+    assert [f.box for f in faces[:-1]] == [[round(float(v), 2) for v in b] for b in im.boxes[::-1]]
+    assert all(f.detection_score == 1.0 for f in faces)
+    assert len(faces) == len(boxes)
+
+
+def test_blank_image_has_no_faces(pipeline):
+    assert pipeline(np.full((300, 400, 3), 128, np.uint8)) == []
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3000, 4000, 3), (7, 900, 3)])
+def test_any_size_and_aspect_ratio(pipeline, shape, voc_images):
+    image = np.full(shape, 200, np.uint8)
+    if shape[0] >= 300:
+        face = voc_images[0].load_rgb()
+        image[:face.shape[0] * 5, :face.shape[1] * 5] = cv2.resize(face, None, fx=5, fy=5)
+    faces = pipeline(image)
+    check_faces(faces, shape[1], shape[0])
+    if shape[0] >= 300:
+        assert len(faces) >= 3
+
+
+def test_grayscale_rgba_and_16_bit_inputs(pipeline, voc_images):
+    rgb = voc_images[0].load_rgb()
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    for image in (gray, gray[:, :, None], rgba, rgb.astype(np.uint16) * 257):
+        faces = pipeline(image)
+        check_faces(faces, rgb.shape[1], rgb.shape[0])
+        assert faces
+    assert len(pipeline(rgba)) == len(pipeline(rgb))
+
+
+def test_to_rgb_shapes():
+    assert to_rgb(np.zeros((4, 5), np.uint8)).shape == (4, 5, 3)
+    assert to_rgb(np.zeros((4, 5, 2), np.uint8)).shape == (4, 5, 3)
+    assert to_rgb(np.full((2, 2, 3), 65535, np.uint16)).max() == 255

@@ -1,0 +1,39 @@
+import numpy as np
+
+from tests.conftest import synthetic_images
+from training.splits import face_ids, face_split, image_folds, image_split
+
+
+def test_face_split_is_stratified_deterministic_and_complete():
+    images = synthetic_images(200)
+    split = face_split(images, seed=3)
+    assert split == face_split(images, seed=3)
+    assert split != face_split(images, seed=4)
+    ids = face_ids(images)
+    assert sorted(sum(split.values(), [])) == sorted(ids)
+    label_of = dict(zip(ids, np.concatenate([im.labels for im in images]).tolist()))
+    for c in range(3):
+        total = sum(label_of[f] == c for f in ids)
+        n_train = sum(label_of[f] == c for f in split["train"])
+        assert abs(n_train - 0.8 * total) <= 1
+        assert sum(label_of[f] == c for f in split["test"]) >= int(0.1 * total) - 1
+
+
+def test_image_split_keeps_images_whole_and_spreads_incorrect_masks():
+    images = synthetic_images(200)
+    split = image_split(images, seed=0)
+    assert split == image_split(images, seed=0)
+    parts = [set(split[p]) for p in ("train", "val", "test")]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert set().union(*parts) == {im.stem for im in images}
+    with_incorrect = {im.stem for im in images if (im.labels == 2).any()}
+    assert all(part & with_incorrect for part in parts)
+    assert abs(len(parts[0]) - 160) <= 3
+
+
+def test_folds_cover_every_image_once():
+    images = synthetic_images(103)
+    folds = image_folds(images, k=5, seed=1)
+    flat = sum(folds, [])
+    assert len(flat) == len(set(flat)) == 103
+    assert max(map(len, folds)) - min(map(len, folds)) <= 1

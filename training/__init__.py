@@ -1,0 +1,1 @@
+"""Data, training, evaluation and experiments for MaskWatch's models."""

@@ -1,0 +1,164 @@
+"""The classifier training loop: weighted cross-entropy, early saving on the lowest validation loss."""
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from models.classifiers import build_classifier
+from models.crops import to_tensor
+from training.faces import FaceTable
+
+NUM_CLASSES = 3
+
+
+@dataclass
+class TrainConfig:
+    """One training recipe. `epochs=None` means the paper's: 40 for the custom CNNs, 20 for transfer models."""
+
+    arch: str = "custom_relu_bn"
+    pretrained: bool = False
+    input_size: int = 35
+    margin: float = 0.0
+    epochs: int | None = None
+    lr: float = 1e-5
+    weight_decay: float = 1e-2
+    batch_size: int = 128
+    optimizer: str = "adam"
+    schedule: str = "constant"
+    class_weights: str = "inverse"
+    label_smoothing: float = 0.0
+    augment: bool = False
+    jitter: float = 0.1
+    flip_tta: bool = False
+    seed: int = 0
+
+    def resolved_epochs(self) -> int:
+        return self.epochs or (40 if self.arch.startswith("custom") else 20)
+
+
+PRESETS: dict[str, dict] = {
+    # The paper's recipe (Section 6): 35x35 crops, Adam 1e-5, L2 1e-2, batch 128, weighted CE.
+    "paper": {},
+    # MaskWatch's recipe, chosen on validation data (see models/weights/CLASSIFIER_CARD.md).
+    "maskwatch": dict(arch="mobilenet_v2", pretrained=True, input_size=56, margin=0.15, epochs=20, lr=1e-3,
+                      weight_decay=1e-4, batch_size=64, optimizer="adamw", schedule="cosine",
+                      class_weights="sqrt", label_smoothing=0.05, augment=True, flip_tta=True),
+}
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """`auto` is CUDA when present, else the CPU; anything else is passed to torch as is."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def class_weights(labels: np.ndarray, mode: str) -> torch.Tensor:
+    """Loss weights from training labels: `inverse` is the paper's w[c] = n_min / n_c; `sqrt` its square root."""
+    counts = np.bincount(labels, minlength=NUM_CLASSES).astype(float)
+    if mode == "none":
+        return torch.ones(NUM_CLASSES)
+    w = np.where(counts > 0, counts[counts > 0].min() / np.maximum(counts, 1), 0.0)
+    if mode == "sqrt":
+        w = np.sqrt(w)
+    elif mode != "inverse":
+        raise ValueError(f"unknown class weight mode {mode!r}")
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random horizontal flip and brightness/contrast jitter, per sample, on normalised tensors."""
+    n = x.shape[0]
+    flip = torch.rand(n, generator=gen) < 0.5
+    x = torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
+    gain = 1 + (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.4
+    shift = (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.4
+    return x * gain + shift
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, flip_tta: bool = False, batch: int = 512) -> torch.Tensor:
+    """Logits for a tensor of crops, in batches, in eval mode (optionally averaged with the mirror image)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(xb).float()
+            if flip_tta:
+                logits = (logits + model(xb.flip(3)).float()) / 2
+        out.append(logits.cpu())
+    return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES)
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    best_epoch: int
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: TrainConfig,
+        device: torch.device, progress: bool = True) -> FitResult:
+    """Train `cfg.arch` on `train_idx`, keeping the weights of the epoch with the lowest validation loss."""
+    torch.manual_seed(cfg.seed)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = build_classifier(cfg.arch, cfg.pretrained).to(device)
+    weights = class_weights(table.labels[train_idx], cfg.class_weights).to(device)
+    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+    val_loss_fn = nn.CrossEntropyLoss(weight=weights)
+    opt = _optimizer(model, cfg)
+    epochs = cfg.resolved_epochs()
+    steps = epochs * math.ceil(len(train_idx) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps, pct_start=0.1) if cfg.schedule == "cosine" else None
+    y_train = torch.as_tensor(table.labels[train_idx])
+    y_val = torch.as_tensor(table.labels[val_idx])
+    x_val = to_tensor(table.crops(val_idx, cfg.input_size, cfg.margin))
+    x_fixed = None if cfg.augment else to_tensor(table.crops(train_idx, cfg.input_size, cfg.margin)).to(device)
+    best, best_loss, best_epoch, history = None, math.inf, 0, []
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        if cfg.augment:
+            x_train = _augment(to_tensor(table.crops(train_idx, cfg.input_size, cfg.margin, cfg.jitter, rng)), gen).to(device)
+        else:
+            x_train = x_fixed
+        model.train()
+        order = torch.randperm(len(train_idx), generator=gen)
+        total, bar = 0.0, tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
+        for i in bar:
+            rows = order[i:i + cfg.batch_size]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss = loss_fn(model(x_train[rows]).float(), y_train[rows].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched:
+                sched.step()
+            total += loss.item() * len(rows)
+            bar.set_postfix(train_loss=f"{loss.item():.4f}")
+        val_loss = val_loss_fn(predict_logits(model, x_val).to(device), y_val.to(device)).item()
+        history.append({"epoch": epoch, "train_loss": total / len(order), "val_loss": val_loss})
+        if val_loss < best_loss:
+            best, best_loss, best_epoch = copy.deepcopy(model.state_dict()), val_loss, epoch
+        if progress:
+            tqdm.write(f"epoch {epoch:3d}/{epochs}  train_loss {total / len(order):.4f}  val_loss {val_loss:.4f}"
+                       + ("  *" if best_epoch == epoch else ""))
+    model.load_state_dict(best)
+    return FitResult(model.eval(), best_epoch, history, time.perf_counter() - start)

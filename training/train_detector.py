@@ -1,0 +1,155 @@
+"""Train the face detector (FCOS on an ImageNet MobileNetV2 FPN) on the image split.
+
+    python -m training.train_detector --epochs 24 --out runs/detector
+    python -m training.train_detector --resume runs/detector/last.pt     # continue after an interruption
+
+Augmentation: horizontal flip, scale jitter (a random short side per batch) and colour jitter.
+A checkpoint (`last.pt`) is written after every epoch; `detector.pt` (fp16) is the weights with the best
+validation face AP@0.5. AMP (fp16 autocast + grad scaling) on CUDA.
+"""
+import argparse
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.transforms import v2
+from tqdm import tqdm
+
+from models.detector import DetectorSpec, build_detector, detect, image_tensor, save_detector
+from training.data import DEFAULT_DATA
+from training.detection_metrics import evaluate_detections
+from training.engine import pick_device
+from training.splits import SPLIT_FILES, load_split
+from training.voc import VOCImage, read_voc
+
+
+@dataclasses.dataclass
+class DetTrainConfig:
+    epochs: int = 16
+    batch_size: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    scales: tuple[int, ...] = (320, 352, 384, 416, 448)
+    three_class: bool = False
+    eval_every: int = 4
+    seed: int = 0
+
+
+def load_images(voc: list[VOCImage], three_class: bool) -> list[tuple[np.ndarray, dict]]:
+    return [(im.load_rgb(), {"boxes": torch.from_numpy(im.boxes),
+                             "labels": torch.from_numpy(im.labels if three_class else np.zeros_like(im.labels))}) for im in voc]
+
+
+def augment(rgb: np.ndarray, target: dict, gen: torch.Generator, jitter: v2.ColorJitter) -> tuple[torch.Tensor, dict]:
+    image = jitter(image_tensor(rgb))
+    boxes = target["boxes"].clone()
+    if torch.rand(1, generator=gen) < 0.5:
+        image = image.flip(-1)
+        boxes[:, [0, 2]] = image.shape[-1] - boxes[:, [2, 0]]
+    return image, {"boxes": boxes, "labels": target["labels"]}
+
+
+def evaluate(model, data: list[tuple[np.ndarray, dict]], num_classes: int, device) -> dict:
+    gt, pred = [], []
+    for rgb, target in data:
+        out = detect(model, [rgb], device)[0]
+        gt.append((target["boxes"].numpy(), target["labels"].numpy()))
+        pred.append((out["boxes"].numpy(), out["labels"].numpy(), out["scores"].numpy()))
+    return evaluate_detections(gt, pred, num_classes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--epochs", type=int, default=DetTrainConfig.epochs)
+    parser.add_argument("--batch-size", type=int, default=DetTrainConfig.batch_size)
+    parser.add_argument("--lr", type=float, default=DetTrainConfig.lr)
+    parser.add_argument("--three-class", action="store_true", help="detect with_mask / without_mask / incorrect directly")
+    parser.add_argument("--min-size", type=int, default=DetectorSpec.min_size, help="short side at inference")
+    parser.add_argument("--max-size", type=int, default=DetectorSpec.max_size)
+    parser.add_argument("--limit", type=int, help="train on the first N images only (smoke runs)")
+    parser.add_argument("--resume", help="a last.pt to continue from")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default="runs/detector")
+    args = parser.parse_args()
+
+    cfg = DetTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, three_class=args.three_class)
+    spec = DetectorSpec(num_classes=3 if cfg.three_class else 1, min_size=args.min_size, max_size=args.max_size)
+    device = pick_device(args.device)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    split = load_split(SPLIT_FILES["image"])
+    voc = {im.stem: im for im in read_voc(args.data)}
+    train = load_images([voc[s] for s in split["train"][:args.limit]], cfg.three_class)
+    val = load_images([voc[s] for s in split["val"][:args.limit]], cfg.three_class)
+
+    try:
+        model = build_detector(spec, pretrained_backbone=not args.resume).to(device)
+    except OSError as err:
+        parser.error(f"ImageNet MobileNetV2 weights are not in the torch hub cache ({err}); run python -m training.fetch_weights")
+    model.transform.min_size = cfg.scales  # GeneralizedRCNNTransform picks one at random per batch in training
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.05)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    jitter = v2.ColorJitter(0.3, 0.3, 0.3, 0.02)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start_epoch, history, best_ap, elapsed = 1, [], -1.0, 0.0
+    if args.resume:
+        state = torch.load(args.resume, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        start_epoch, history, best_ap, elapsed = state["epoch"] + 1, state["history"], state["best_ap"], state["elapsed"]
+    print(f"training FCOS-MobileNetV2 ({spec.num_classes} class(es)) on {len(train)} images, device {device}")
+
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train), generator=gen).tolist()
+        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}")
+        total = 0.0
+        for i in bar:
+            batch = [augment(*train[j], gen, jitter) for j in order[i:i + cfg.batch_size]]
+            images = [b[0].to(device) for b in batch]
+            targets = [{k: v.to(device) for k, v in b[1].items()} for b in batch]
+            with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
+                losses = model(images, targets)
+                loss = sum(losses.values())
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            total += loss.item()
+            bar.set_postfix(loss=f"{loss.item():.3f}", **{k.replace("bbox_", ""): f"{v.item():.3f}" for k, v in losses.items()})
+        record = {"epoch": epoch, "train_loss": total / steps_per_epoch}
+        model.transform.min_size = (spec.min_size,)
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            metrics = evaluate(model, val, spec.num_classes, device)
+            record.update(val_face_ap50=metrics["face_ap50"], val_map50=metrics["map50"])
+            if metrics["face_ap50"] > best_ap:
+                best_ap = metrics["face_ap50"]
+                save_detector(out / "detector.pt", model, dataclasses.replace(spec, meta={"epoch": epoch, "val": metrics}))
+        model.transform.min_size = cfg.scales
+        elapsed += time.perf_counter() - t0
+        record["elapsed_min"] = elapsed / 60
+        history.append(record)
+        tqdm.write(json.dumps(record))
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "generator": gen.get_state(), "epoch": epoch, "history": history, "best_ap": best_ap,
+                    "elapsed": elapsed}, out / "last.pt.tmp")
+        (out / "last.pt.tmp").replace(out / "last.pt")
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    print(f"done in {elapsed / 60:.1f} min; best val face AP@0.5 {best_ap:.4f}; weights: {out / 'detector.pt'}")
+
+
+if __name__ == "__main__":
+    main()
