@@ -1,9 +1,10 @@
 """Time detect + classify on typical dataset-sized images (about 400 x 300), median over many runs.
 
-    python -m bench.pipeline [--runs 100] [--threads N] [--device cpu|cuda]
+    python -m bench.pipeline [--data VOC_DIR [--part test]] [--runs 100] [--threads N] [--device cpu|cuda]
 
-Images: the test fixtures (real dataset photos, 400 px wide). Decoding is not timed; the figure is
-what `MaskPipeline.__call__` takes, detection and one classifier batch per image.
+Images: the test fixtures (dataset photos, 400 px wide), or with --data the images of a VOC folder
+(with --part, of that part of the saved image split). Decoding is not timed; the figure is what
+`MaskPipeline.__call__` takes, detection and one classifier batch per image.
 """
 import argparse
 import json
@@ -15,6 +16,7 @@ import time
 import torch
 
 from models.pipeline import MaskPipeline
+from training.splits import SPLIT_FILES, load_split
 from training.voc import read_voc
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "voc")
@@ -25,11 +27,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--data", default=FIXTURE, help="VOC folder whose images are used")
+    parser.add_argument("--part", choices=("train", "val", "test"), help="only this part of the saved image split")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     pipeline = MaskPipeline(device=args.device)
-    images = [im.load_rgb() for im in read_voc(FIXTURE)]
-    for image in images * 3:
+    voc = read_voc(args.data)
+    if args.part:
+        wanted = set(load_split(SPLIT_FILES["image"])[args.part])
+        voc = [im for im in voc if im.stem in wanted]
+    images = [im.load_rgb() for im in voc]
+    for image in images[:10]:
         pipeline(image)
     times, faces = [], []
     for i in range(args.runs):
@@ -41,7 +49,7 @@ def main() -> None:
         times.append((time.perf_counter() - start) * 1000)
         faces.append(len(found))
     print(json.dumps({"detector": pipeline.detector_name, "classifier": pipeline.classifier.name, "device": args.device,
-                      "threads": args.threads, "image_sizes": sorted({f"{im.shape[1]}x{im.shape[0]}" for im in images}),
+                      "threads": args.threads, "images": len(images), "median_pixels": int(statistics.median(im.shape[0] * im.shape[1] for im in images)),
                       "mean_faces": round(statistics.mean(faces), 1), "median_ms": round(statistics.median(times), 1),
                       "p90_ms": round(sorted(times)[int(0.9 * len(times))], 1), "cpu": platform.processor() or platform.machine(),
                       "cpu_count": os.cpu_count(), "torch": torch.__version__}, indent=1))

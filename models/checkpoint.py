@@ -26,27 +26,37 @@ class ClassifierSpec:
     meta: dict = field(default_factory=dict)
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, spec: ClassifierSpec, half: bool = True) -> None:
-    """Write `model` and `spec` atomically (temp file + rename); weights in fp16 by default to stay small."""
+def write_weights(path: str | Path, fmt: str, spec: dict, model: nn.Module, half: bool = True) -> None:
+    """Write weights and spec atomically (temp file + rename); weights in fp16 by default to stay small."""
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "spec": asdict(spec), "state_dict": state}, tmp)
+    torch.save({"format": fmt, "spec": spec, "state_dict": state}, tmp)
     tmp.replace(path)
+
+
+def read_weights(path: str | Path, fmt: str) -> tuple[dict, dict]:
+    """The spec and the fp32 state dict of a file written by `write_weights` in format `fmt`."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != fmt:
+        raise ValueError(f"{path} is not a MaskWatch checkpoint of format {fmt}")
+    return dict(blob["spec"]), {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, spec: ClassifierSpec, half: bool = True) -> None:
+    """Write a classifier and its spec."""
+    write_weights(path, FORMAT, asdict(spec), model, half)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, ClassifierSpec]:
     """Rebuild the network from a checkpoint (fp32, eval mode) and return it with its spec."""
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a MaskWatch classifier checkpoint ({FORMAT})")
-    spec_fields = dict(blob["spec"])
+    spec_fields, state = read_weights(path, FORMAT)
     spec_fields["classes"] = tuple(spec_fields["classes"])
     spec_fields["logit_bias"] = tuple(spec_fields.get("logit_bias", (0.0,) * len(spec_fields["classes"])))
     spec = ClassifierSpec(**spec_fields)
     model = build_classifier(spec.arch, pretrained=False)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+    model.load_state_dict(state)
     return model.to(device).eval(), spec
 
 

@@ -3,7 +3,6 @@
 Faces here are small (median 22 px in ~400x300 images), so the input is upscaled (`min_size`) and
 the finest pyramid level is stride 8 (MobileNetV2 block 6); the 1280-channel last conv is dropped.
 """
-import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,8 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.fcos import FCOSHead
 from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+from models.checkpoint import read_weights, sha256_of, write_weights
 
 FORMAT = "maskwatch-detector/1"
 # Output channels and stride of the last MobileNetV2 block of each stage: the candidate pyramid inputs.
@@ -75,26 +76,19 @@ def fold_frozen_batchnorm(module: nn.Module) -> nn.Module:
 
 def save_detector(path: str | Path, model: nn.Module, spec: DetectorSpec, half: bool = True) -> None:
     """Write weights (fp16 by default) and spec atomically."""
-    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "spec": asdict(spec), "state_dict": state}, tmp)
-    tmp.replace(path)
+    write_weights(path, FORMAT, asdict(spec), model, half)
 
 
 def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple[FCOS, DetectorSpec, str]:
-    """Rebuild the detector in eval mode; returns it with its spec and the file's sha256."""
-    raw = Path(path).read_bytes()
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a MaskWatch detector checkpoint ({FORMAT})")
-    fields = dict(blob["spec"])
+    """Rebuild the detector in eval mode, BatchNorm folded; returns it with its spec and the file's sha256."""
+    fields, state = read_weights(path, FORMAT)
     fields["levels"] = tuple(fields["levels"])
     spec = DetectorSpec(**fields)
     model = build_detector(spec)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
-    return fold_frozen_batchnorm(model).to(device).eval(), spec, hashlib.sha256(raw).hexdigest()
+    model.load_state_dict(state)
+    # channels-last halves CPU inference time (measured: results/detector_scales.md)
+    model = fold_frozen_batchnorm(model).to(device, memory_format=torch.channels_last).eval()
+    return model, spec, sha256_of(path)
 
 
 def image_tensor(rgb) -> torch.Tensor:

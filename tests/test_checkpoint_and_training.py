@@ -23,7 +23,7 @@ def test_checkpoint_round_trip_keeps_outputs_and_spec(tmp_path):
 
 def test_loading_something_else_fails_clearly(tmp_path):
     torch.save({"weights": 1}, tmp_path / "x.pt")
-    with pytest.raises(ValueError, match="not a MaskWatch classifier"):
+    with pytest.raises(ValueError, match="not a MaskWatch checkpoint"):
         load_checkpoint(tmp_path / "x.pt")
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from training.engine import class_weights
-from training.metrics import aca, confusion_matrix, expected_calibration_error, fit_temperature, per_class_accuracy
+from training.metrics import aca, calibrate, confusion_matrix, expected_calibration_error, fit_temperature, per_class_accuracy
 
 
 def test_class_weights_follow_the_paper_formula():
@@ -35,3 +35,16 @@ def test_temperature_recovers_a_known_scale():
     true_logits = torch.randn(4000, 3, generator=gen) * 2
     y = torch.multinomial(true_logits.softmax(1), 1, generator=gen).squeeze(1)
     assert fit_temperature((true_logits * 3).numpy(), y.numpy()) == pytest.approx(3.0, rel=0.1)
+
+
+def test_logit_bias_is_off_by_default_and_favours_rare_classes_when_asked():
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 900 + [2] * 100)
+    logits = np.zeros((1000, 3))
+    logits[:, 0] = 1.0
+    logits[y == 2, 2] = 0.5 + rng.normal(0, 0.3, 100)
+    t, bias = calibrate(logits, y, y)
+    assert np.all(bias == 0)
+    t, bias = calibrate(logits, y, y, logit_bias=True)
+    assert bias[2] > bias[0]
+    assert aca(confusion_matrix(y, (logits / t + bias).argmax(1))) > aca(confusion_matrix(y, logits.argmax(1)))

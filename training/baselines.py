@@ -3,7 +3,7 @@
 - Haar cascade: OpenCV 4.x (5.x dropped CascadeClassifier), installed apart from the project's OpenCV:
       pip install --target .cache/opencv4 --no-deps "opencv-python-headless<5"
 - MTCNN: its weights ship inside the facenet-pytorch wheel:
-      pip install --no-deps facenet-pytorch requests tqdm
+      pip install --no-deps facenet-pytorch requests urllib3 idna charset-normalizer certifi tqdm
 Each returns a function rgb -> (boxes (N, 4), scores (N,)) like `MaskPipeline.detect`.
 """
 import importlib

@@ -4,7 +4,7 @@
 
 Every face is tested exactly once, by the model of the fold that held its image out. Inside each
 fold, 10% of the training images are set aside as validation data for early saving, the softmax
-temperature and the logit bias; the fold's test images are used for nothing but the pooled predictions.
+temperature and (with --logit-bias) the logit bias; the fold's test images are used for nothing but the pooled predictions.
 """
 import argparse
 import dataclasses
@@ -24,7 +24,7 @@ from training.splits import FOLDS_FILE, image_split, load_split
 from training.voc import read_voc
 
 
-def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfig, fold: int, device) -> dict:
+def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfig, fold: int, device, logit_bias: bool) -> dict:
     rest = [im for im in voc if im.stem not in set(test_stems)]
     inner = image_split(rest, seed=fold, fractions=(0.9, 0.1, 0.0))
     train_idx, val_idx = table.select_images(inner["train"]), table.select_images(inner["val"])
@@ -34,7 +34,7 @@ def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfi
     def logits(idx):
         return predict_logits(result.model, to_tensor(table.crops(idx, cfg.input_size, cfg.margin)), cfg.flip_tta).numpy()
 
-    temperature, bias = calibrate(logits(val_idx), table.labels[val_idx], table.labels[train_idx])
+    temperature, bias = calibrate(logits(val_idx), table.labels[val_idx], table.labels[train_idx], logit_bias)
     return {"test_idx": test_idx, "logits": logits(test_idx), "temperature": temperature, "bias": bias,
             "best_epoch": result.best_epoch, "seconds": result.seconds}
 
@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--input-size", type=int)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--no-flip-tta", action="store_true")
+    parser.add_argument("--logit-bias", action="store_true", help="also fit an ACA logit bias per fold (on its validation part)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="results/crossval")
     args = parser.parse_args()
@@ -59,7 +60,7 @@ def main() -> None:
     start = time.perf_counter()
     results = []
     for k, stems in enumerate(folds):
-        results.append(run_fold(table, voc, stems, cfg, k, device))
+        results.append(run_fold(table, voc, stems, cfg, k, device, args.logit_bias))
         print(f"fold {k + 1}/{len(folds)} done: best epoch {results[-1]['best_epoch']}, T={results[-1]['temperature']:.2f}, bias={np.round(results[-1]['bias'], 2).tolist()}, "
               f"{results[-1]['seconds']:.0f}s", flush=True)
     idx = np.concatenate([r["test_idx"] for r in results])

@@ -77,16 +77,19 @@ def fit_logit_bias(logits: np.ndarray, y_true: np.ndarray, prior: np.ndarray, te
     ACA weighs classes equally, so the decision should discount the training prior; a model trained with
     partial class weights has discounted part of it already, and validation data says how much more.
     """
-    log_prior = np.log(np.asarray(prior, dtype=float))
+    log_prior = np.log(np.maximum(np.asarray(prior, dtype=float), 1e-6))  # a class absent from training stays finite
     scaled = np.asarray(logits) / temperature
     best_tau = max(taus, key=lambda t: (aca(confusion_matrix(y_true, (scaled - t * log_prior).argmax(1))), -t))
     bias = -best_tau * log_prior
     return bias - bias.mean()
 
 
-def calibrate(val_logits: np.ndarray, y_val: np.ndarray, train_labels: np.ndarray) -> tuple[float, np.ndarray]:
-    """Temperature (by NLL) then logit bias (by ACA), both fitted on validation data."""
+def calibrate(val_logits: np.ndarray, y_val: np.ndarray, train_labels: np.ndarray,
+              logit_bias: bool = False) -> tuple[float, np.ndarray]:
+    """Temperature (by NLL) and, if asked, a logit bias (by ACA), both fitted on validation data."""
     temperature = fit_temperature(val_logits, y_val)
+    if not logit_bias:
+        return temperature, np.zeros(NUM_CLASSES)
     prior = np.bincount(train_labels, minlength=NUM_CLASSES) / len(train_labels)
     return temperature, fit_logit_bias(val_logits, y_val, prior, temperature)
 

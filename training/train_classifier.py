@@ -47,7 +47,8 @@ def main() -> None:
     parser.add_argument("--margin", type=float)
     parser.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
                         help="start from ImageNet weights (torch hub cache)")
-    parser.add_argument("--calibrate", action="store_true", help="fit a softmax temperature and a logit bias on the validation part")
+    parser.add_argument("--calibrate", action="store_true", help="fit a softmax temperature on the validation part")
+    parser.add_argument("--logit-bias", action="store_true", help="with --calibrate, also fit an ACA logit bias (see training/metrics.py)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     parser.add_argument("--out", default="runs/classifier", help="output folder")
     args = parser.parse_args()
@@ -64,7 +65,7 @@ def main() -> None:
 
     val_logits, test_logits = (part_logits(result.model, table, parts[p], cfg) for p in ("val", "test"))
     y_val, y_test = table.labels[parts["val"]], table.labels[parts["test"]]
-    temperature, bias = calibrate(val_logits, y_val, table.labels[parts["train"]]) if args.calibrate else (1.0, np.zeros(3))
+    temperature, bias = calibrate(val_logits, y_val, table.labels[parts["train"]], args.logit_bias) if args.calibrate else (1.0, np.zeros(3))
     metrics = {"val": summarize(y_val, calibrated_probs(val_logits, temperature, bias)),
                "val_uncalibrated": summarize(y_val, calibrated_probs(val_logits)),
                "test": summarize(y_test, calibrated_probs(test_logits, temperature, bias)),

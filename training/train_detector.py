@@ -2,6 +2,8 @@
 
     python -m training.train_detector --epochs 24 --out runs/detector
     python -m training.train_detector --resume runs/detector/last.pt     # continue after an interruption
+    python -m training.train_detector --init runs/detector/detector.pt --scales 416 448 480 512 544 --min-size 480 \
+        --max-size 640 --epochs 10 --out runs/detector_480                 # fine-tune a trained detector at a larger scale
 
 Augmentation: horizontal flip, scale jitter (a random short side per batch) and colour jitter.
 A checkpoint (`last.pt`) is written after every epoch; `detector.pt` (fp16) is the weights with the best
@@ -19,6 +21,8 @@ import torch
 from torchvision.transforms import v2
 from tqdm import tqdm
 
+from models.checkpoint import read_weights
+from models.detector import FORMAT as DETECTOR_FORMAT
 from models.detector import DetectorSpec, build_detector, detect, image_tensor, save_detector
 from training.data import DEFAULT_DATA
 from training.detection_metrics import evaluate_detections
@@ -69,15 +73,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=DetTrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=DetTrainConfig.lr)
     parser.add_argument("--three-class", action="store_true", help="detect with_mask / without_mask / incorrect directly")
+    parser.add_argument("--scales", type=int, nargs="+", default=list(DetTrainConfig.scales), help="training short sides (one per batch)")
     parser.add_argument("--min-size", type=int, default=DetectorSpec.min_size, help="short side at inference")
     parser.add_argument("--max-size", type=int, default=DetectorSpec.max_size)
     parser.add_argument("--limit", type=int, help="train on the first N images only (smoke runs)")
     parser.add_argument("--resume", help="a last.pt to continue from")
+    parser.add_argument("--init", help="start from a trained detector.pt (new optimizer and schedule)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="runs/detector")
     args = parser.parse_args()
 
-    cfg = DetTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, three_class=args.three_class)
+    cfg = DetTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, scales=tuple(args.scales),
+                         three_class=args.three_class)
     spec = DetectorSpec(num_classes=3 if cfg.three_class else 1, min_size=args.min_size, max_size=args.max_size)
     device = pick_device(args.device)
     torch.manual_seed(cfg.seed)
@@ -88,9 +95,12 @@ def main() -> None:
     val = load_images([voc[s] for s in split["val"][:args.limit]], cfg.three_class)
 
     try:
-        model = build_detector(spec, pretrained_backbone=not args.resume).to(device)
+        model = build_detector(spec, pretrained_backbone=not (args.resume or args.init)).to(device)
     except OSError as err:
         parser.error(f"ImageNet MobileNetV2 weights are not in the torch hub cache ({err}); run python -m training.fetch_weights")
+    if args.init:
+        model.load_state_dict(read_weights(args.init, DETECTOR_FORMAT)[1])
+    model = model.to(memory_format=torch.channels_last)
     model.transform.min_size = cfg.scales  # GeneralizedRCNNTransform picks one at random per batch in training
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)

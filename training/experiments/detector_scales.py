@@ -1,6 +1,8 @@
 """The effect of input scale: one trained detector read at several short sides, on the val part.
 
     python -m training.experiments.detector_scales --weights runs/detector/detector.pt --out results/detector_scales.md
+    python -m training.experiments.detector_scales --weights runs/detector_512/detector.pt --scales 448 512 544 576 \
+        --save-best models/weights/detector.pt      # ship the weights read at the scale with the best val face AP
 
 For each scale: class-agnostic face AP@0.5, recall by face size and the median detection time per
 image on this machine (torch threads = cores).
@@ -15,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.detector import load_detector
+from models.checkpoint import read_weights
+from models.detector import FORMAT as DETECTOR_FORMAT
+from models.detector import build_detector, load_detector, save_detector
 from models.pipeline import MaskPipeline
 from training.data import DEFAULT_DATA
 from training.detection_metrics import evaluate_detections
@@ -30,6 +34,7 @@ def main() -> None:
     parser.add_argument("--part", default="val")
     parser.add_argument("--scales", type=int, nargs="+", default=[256, 320, 384, 448, 512])
     parser.add_argument("--out", default="results/detector_scales.md")
+    parser.add_argument("--save-best", help="write the detector with the best-AP scale as its inference scale here")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     wanted = set(load_split(SPLIT_FILES["image"])[args.part])
@@ -37,7 +42,7 @@ def main() -> None:
     rgbs = [im.load_rgb() for im in images]
     pipeline = MaskPipeline(detector_weights=args.weights)
     _, trained, _ = load_detector(args.weights)
-    rows = []
+    rows, best = [], (-1.0, None)
     for scale in args.scales:
         pipeline.detector_spec = dataclasses.replace(trained, min_size=scale, max_size=scale * 4 // 3)
         pipeline.detector.transform.min_size = (scale,)
@@ -50,6 +55,7 @@ def main() -> None:
             preds.append((boxes, np.zeros(len(boxes), int), scores))
         m = evaluate_detections([(im.boxes, np.zeros(len(im.boxes), int)) for im in images], preds, 1)
         size = {k: f"{v['recall']:.3f}" for k, v in m["recall_by_size"].items()}
+        best = max(best, (m["face_ap50"], scale), key=lambda b: b[0])
         rows.append(f"| {scale} x {scale * 4 // 3} | {m['face_ap50']:.4f} | {m['face_recall50']:.4f} | "
                     f"{size['<16px']} | {size['16-32px']} | {size['>32px']} | {statistics.median(times):.1f} |")
         print(rows[-1], flush=True)
@@ -60,6 +66,13 @@ def main() -> None:
               "| short x long side | face AP@0.5 | recall | recall <16px | recall 16-32px | recall >32px | detect ms |",
               "|---|---|---|---|---|---|---|"]
     Path(args.out).write_text("\n".join(header + rows) + "\n")
+    if args.save_best:
+        spec = dataclasses.replace(trained, min_size=best[1], max_size=best[1] * 4 // 3,
+                                   meta={**trained.meta, "scale_chosen_on": f"{args.part} face AP@0.5 {best[0]:.4f}"})
+        model = build_detector(spec)
+        model.load_state_dict(read_weights(args.weights, DETECTOR_FORMAT)[1])
+        save_detector(args.save_best, model, spec)
+        print(f"wrote {args.save_best} with short side {best[1]}")
 
 
 if __name__ == "__main__":

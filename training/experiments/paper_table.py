@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from models.classifiers import pretrained_available
 from models.crops import to_tensor
@@ -55,6 +56,7 @@ def run_one(table: FaceTable, parts: dict, arch: str, seed: int, device, use_pre
     x_test = to_tensor(table.crops(parts["test"], cfg.input_size, cfg.margin))
     m = summarize(table.labels[parts["test"]], predict_logits(result.model, x_test).softmax(1).numpy())
     return {"arch": arch, "seed": seed, "pretrained": pretrained, "best_epoch": result.best_epoch,
+            "device": f"{device.type} (torch {torch.__version__.split('+')[0]})",
             "seconds": result.seconds, **{k: m[k] for k in METRICS}}
 
 
@@ -73,7 +75,8 @@ def aggregate(runs: list[dict]) -> list[dict]:
                 continue
             row = {"split": split, "model": label, "arch": arch, "seeds": len(mine),
                    "init": "ImageNet" if mine[0]["pretrained"] else ("scratch" if arch.startswith("custom") else "scratch (no offline weights)"),
-                   "seconds_per_run": float(np.mean([r["seconds"] for r in mine]))}
+                   "seconds_per_run": float(np.mean([r["seconds"] for r in mine])),
+                   "devices": ", ".join(sorted({f"{r['device']} x{sum(x['device'] == r['device'] for x in mine)}" for r in mine}))}
             for k in METRICS:
                 row[k] = _fmt([r[k] for r in mine])
                 row[k + "_mean"] = float(np.mean([r[k] for r in mine]))
@@ -89,7 +92,7 @@ def write_tables(runs: list[dict], out_dir: Path, device: str, command: str) -> 
         writer.writeheader()
         writer.writerows(rows)
     lines = ["# The paper's Fig. 4 table, reproduced", "",
-             f"Command: `{command}` (device: {device}). Protocol: the paper's (35x35 crops, ImageNet mean/std, "
+             f"Command: `{command}` (last run on {device}; each row says where its runs ran). Protocol: the paper's (35x35 crops, ImageNet mean/std, "
              "weighted cross-entropy w[c] = n_min/n_c, Adam lr 1e-5, weight decay 1e-2, batch 128, 40 epochs for the custom CNNs and 20 "
              "for the others, the weights of the epoch with the lowest validation loss). Accuracies in percent on the test part, "
              "mean ± sample std over the seeds counted in `seeds`. `paper` is Mask / No Mask / Inc. Mask / ACA from the paper.",
@@ -101,10 +104,10 @@ def write_tables(runs: list[dict], out_dir: Path, device: str, command: str) -> 
         part = [r for r in rows if r["split"] == split]
         if not part:
             continue
-        lines += [f"## {titles[split]}", "", "| model | init | seeds | Mask | No Mask | Inc. Mask | ACA | paper | s/run |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"## {titles[split]}", "", "| model | init | seeds | Mask | No Mask | Inc. Mask | ACA | paper | s/run | runs on |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['model']} | {r['init']} | {r['seeds']} | {r['acc_with_mask']} | {r['acc_without_mask']} | "
-                  f"{r['acc_mask_worn_incorrectly']} | **{r['aca']}** | {r['paper']} | {r['seconds_per_run']:.0f} |" for r in part]
+                  f"{r['acc_mask_worn_incorrectly']} | **{r['aca']}** | {r['paper']} | {r['seconds_per_run']:.0f} | {r['devices']} |" for r in part]
         lines.append("")
     (out_dir / "paper_table.md").write_text("\n".join(lines))
 
