@@ -19,44 +19,40 @@ class BodyLimit:
     """Refuse an upload over the byte limit from its Content-Length, or as soon as the stream passes it."""
 
     def __init__(self, app: ASGIApp, limit: int):
-        self.app, self.limit = app, limit
+        self.app = app
+        self.limit = limit
+        self.ceiling = limit + 64 * 1024  # room for the multipart envelope around the image
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit + 64 * 1024:
+        if length is not None and length.isdigit() and int(length) > self.ceiling:
             return await self._refuse(send)
-        seen = 0
-        started = False
+        seen, refused = 0, False
 
         async def counted_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit + 64 * 1024:  # room for the multipart envelope
-                raise _TooLarge
+            if seen > self.ceiling:  # a chunked upload without Content-Length: answer now, stop the app reading
+                refused = True
+                await self._refuse(send)
+                return {"type": "http.disconnect"}
             return message
 
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
 
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, counted_receive, guarded_send)
 
     async def _refuse(self, send: Send) -> None:
         response = errors.error_response(413, "upload_too_large", f"the upload is over the limit of {self.limit} bytes",
                                          headers={"Connection": "close"})
         await response({"type": "http"}, None, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def route_of(scope: Scope) -> str:

@@ -4,7 +4,7 @@
     python -m training.experiments.paper_table --crops crops35.npz --budget-s 420   # on a lent GPU
 
 Runs go seed-major (every row once, then every row again, ...) so a time budget still leaves every
-row measured. Each run is appended to results/paper_runs.jsonl and the tables are rewritten from it:
+row measured; runs already in the log are skipped, and `--seeds 0` only rewrites the tables. Each run is appended to results/paper_runs.jsonl and the tables are rewritten from it:
 results/paper_table.md and results/paper_table.csv. Rows whose ImageNet weights are not in the
 torch hub cache train from scratch, and the table says so.
 """
@@ -85,14 +85,17 @@ def aggregate(runs: list[dict]) -> list[dict]:
     return out
 
 
-def write_tables(runs: list[dict], out_dir: Path, device: str, command: str) -> None:
+def write_tables(runs: list[dict], out_dir: Path) -> None:
     rows = aggregate(runs)
+    commands = sorted({(r["command"], r["device"]) for r in runs})
     with open(out_dir / "paper_table.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     lines = ["# The paper's Fig. 4 table, reproduced", "",
-             f"Command: `{command}` (last run on {device}; each row says where its runs ran). Protocol: the paper's (35x35 crops, ImageNet mean/std, "
+             "Runs accumulate in `paper_runs.jsonl`; they came from these commands:", "",
+             *[f"- `{c}` on {d}" for c, d in commands], "",
+             "Protocol: the paper's (35x35 crops, ImageNet mean/std, "
              "weighted cross-entropy w[c] = n_min/n_c, Adam lr 1e-5, weight decay 1e-2, batch 128, 40 epochs for the custom CNNs and 20 "
              "for the others, the weights of the epoch with the lowest validation loss). Accuracies in percent on the test part, "
              "mean ± sample std over the seeds counted in `seeds`. `paper` is Mask / No Mask / Inc. Mask / ACA from the paper.",
@@ -144,14 +147,16 @@ def main() -> None:
                     continue
                 if time.perf_counter() - start > args.budget_s:
                     print("time budget spent; stopping", flush=True)
-                    write_tables(runs, out_dir, str(device), command)
+                    write_tables(runs, out_dir)
                     return
-                run = {"split": split, **run_one(table, parts[split], arch, seed, device, not args.no_pretrained, args.epochs)}
+                run = {"split": split, "command": command,
+                       **run_one(table, parts[split], arch, seed, device, not args.no_pretrained, args.epochs)}
                 print(json.dumps(run), flush=True)
                 runs.append(run)
                 with open(log, "a") as f:
                     f.write(json.dumps(run) + "\n")
-                write_tables(runs, out_dir, str(device), command)
+                write_tables(runs, out_dir)
+    write_tables(runs, out_dir)
 
 
 if __name__ == "__main__":
