@@ -1,5 +1,5 @@
 """The response contract. Other programs depend on these names: add fields, never rename."""
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class FaceOut(BaseModel):
@@ -30,7 +30,19 @@ class ModelInfo(BaseModel):
     device: str
 
 
+EXAMPLE = {  # a real response (tests/fixtures/voc/images/maksssksksss145.png), one face kept
+    "image": {"width": 400, "height": 226},
+    "faces": [{"box": [309.64, 96.27, 332.9, 118.92], "label": "without_mask", "confidence": 0.996,
+               "scores": {"with_mask": 0.0, "without_mask": 0.996, "mask_worn_incorrectly": 0.004}, "detection_score": 0.803}],
+    "summary": {"faces": 1, "with_mask": 0, "without_mask": 1, "mask_worn_incorrectly": 0, "uncertain": 0, "compliant": False},
+    "model": {"detector": "fcos_mobilenet_v2@ec16f7686071", "classifier": "mobilenet_v2@f0decc1655c4", "device": "cpu"},
+    "timing_ms": {"decode": 2.64, "detect": 136.53, "classify": 54.95, "total": 194.25},
+}
+
+
 class ClassifyResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})
+
     image: ImageSize
     faces: list[FaceOut]
     summary: Summary
@@ -45,6 +57,9 @@ class ErrorBody(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": {"code": "unsupported_media_type", "message": "not a JPEG, PNG, WebP or BMP image"}}]})
+
     error: ErrorBody
 
 

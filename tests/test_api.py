@@ -87,10 +87,13 @@ def test_info_health_metrics_and_docs(client):
     assert info["classes"] == ["with_mask", "without_mask", "mask_worn_incorrectly"]
     assert info["limits"]["max_upload_bytes"] == 2_000_000
     assert client.get("/healthz").json() == {"status": "ok"}
+    assert post(client, FIXTURE.read_bytes()).status_code == 200
     text = client.get("/metrics").text
     assert 'maskwatch_request_duration_seconds_bucket{le="0.001",method="POST",route="/v1/classify",status_class="2xx"}' in text
     assert "maskwatch_faces_total" in text and "maskwatch_model_info" in text
-    assert "/v1/classify" in client.get("/openapi.json").json()["paths"]
+    openapi = client.get("/openapi.json").json()
+    assert "/v1/classify" in openapi["paths"] and "/v1/annotate" in openapi["paths"]
+    assert openapi["components"]["schemas"]["ClassifyResponse"]["examples"][0]["summary"]["faces"] == 1
 
 
 def rgb_fixture() -> np.ndarray:
