@@ -48,9 +48,11 @@ class Service:
         height, width = rgb.shape[:2]
         checked = None if boxes is None else check_boxes(boxes, width, height)
         with self.lock:
-            t = time.perf_counter()
-            found, det_scores = (checked, None) if checked is not None else self.pipeline.faces(rgb, min_confidence)
-            timing["detect"] = self._stage("detect", t)
+            found, det_scores = checked, None
+            if checked is None:
+                t = time.perf_counter()
+                found, det_scores = self.pipeline.faces(rgb, min_confidence)
+                timing["detect"] = self._stage("detect", t)
             t = time.perf_counter()
             faces = self.pipeline.classify(rgb, found, det_scores)
             timing["classify"] = self._stage("classify", t)

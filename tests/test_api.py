@@ -68,7 +68,7 @@ def test_given_faces_skip_detection_keep_order_and_clip(client):
     body = r.json()
     assert r.status_code == 200 and [f["box"] for f in body["faces"]] == [[300, 50, 330, 90], [0, 0, 40, 40]]
     assert all(f["detection_score"] == 1.0 for f in body["faces"])
-    assert "annotated_png" not in body
+    assert "annotated_png" not in body and "detect" not in body["timing_ms"]
 
 
 def test_min_confidence_one_drops_every_detection(client):
