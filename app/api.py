@@ -1,21 +1,24 @@
-"""The routes: /v1/classify, /v1/annotate, /v1/info, /healthz, /readyz, /metrics."""
+"""The routes: /v1/classify, /v1/annotate, /v1/info, /healthz, /readyz, /metrics (and /v1/null for benchmarks)."""
+import asyncio
 import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__, metrics
+from app.auth import require_api_key, require_metrics_key
 from app.errors import APIError
 from app.schemas import ClassifyResponse, ErrorResponse, InfoResponse
-from app.service import Service, encode_png, png_base64
+from app.imaging import decode_image
+from app.service import Service, png_base64
 from app.settings import Settings, get_settings
 from models.labels import CLASSES
 
 router = APIRouter()
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 413, 415, 422, 503)}
+v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 408, 413, 415, 422, 503)}
 FACES_HELP = "optional JSON [[x1, y1, x2, y2], ...] in pixels: classify exactly these boxes, skip detection"
 
 
@@ -48,7 +51,12 @@ async def process(image: UploadFile, faces: str | None, min_confidence: float | 
     data = await image.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise APIError(413, "upload_too_large", f"the image is over the limit of {settings.max_upload_bytes} bytes")
-    return await run_in_threadpool(service.run, data, parse_faces(faces, settings), min_confidence, annotate)
+    try:
+        async with asyncio.timeout(settings.request_timeout_s):
+            return await service.run(data, parse_faces(faces, settings), min_confidence, annotate)
+    except TimeoutError:
+        raise APIError(503, "deadline_exceeded", f"the image was not processed within {settings.request_timeout_s:g} s",
+                       headers={"Retry-After": "1"}) from None
 
 
 ImageField = Annotated[UploadFile, File(description="JPEG, PNG, WebP or BMP; EXIF orientation is applied")]
@@ -56,26 +64,38 @@ FacesField = Annotated[str | None, Form(description=FACES_HELP, examples=["[[10,
 MinConfidence = Annotated[float | None, Query(ge=0, le=1, description="drop faces whose detection score is below this")]
 
 
-@router.post("/v1/classify", response_model=ClassifyResponse, responses=ERRORS, response_model_exclude_none=True)
+@v1.post("/classify", response_model=ClassifyResponse, responses=ERRORS, response_model_exclude_none=True)
 async def classify(image: ImageField, faces: FacesField = None, min_confidence: MinConfidence = None,
                    annotate: Annotated[bool, Query(description="include annotated_png (base64)")] = False,
                    service: Service = Depends(get_service), settings: Settings = Depends(get_settings)):
     """Find every face (or take the given `faces`) and label it with_mask, without_mask or mask_worn_incorrectly."""
-    body, canvas = await process(image, faces, min_confidence, annotate, service, settings)
-    if canvas is not None:
-        body["annotated_png"] = png_base64(canvas)
+    body, png = await process(image, faces, min_confidence, annotate, service, settings)
+    if png is not None:
+        body["annotated_png"] = png_base64(png)
     return body
 
 
-@router.post("/v1/annotate", response_class=Response, responses={200: {"content": {"image/png": {}}}, **ERRORS})
+@v1.post("/annotate", response_class=Response, responses={200: {"content": {"image/png": {}}}, **ERRORS})
 async def annotate_image(image: ImageField, faces: FacesField = None, min_confidence: MinConfidence = None,
                          service: Service = Depends(get_service), settings: Settings = Depends(get_settings)):
     """The uploaded image with coloured boxes: green with mask, red without, orange worn incorrectly."""
-    _, canvas = await process(image, faces, min_confidence, True, service, settings)
-    return Response(encode_png(canvas), media_type="image/png")
+    _, png = await process(image, faces, min_confidence, True, service, settings)
+    return Response(png, media_type="image/png")
 
 
-@router.get("/v1/info", response_model=InfoResponse, responses={503: {"model": ErrorResponse}})
+@v1.post("/null", include_in_schema=False)
+async def null(request: Request, image: ImageField, settings: Settings = Depends(get_settings)):
+    """The upload and decode path of /v1/classify without the model: the HTTP baseline for benchmarks."""
+    if not settings.null_endpoint:
+        raise APIError(404, "not_found", "Not Found")
+    data = await image.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise APIError(413, "upload_too_large", f"the image is over the limit of {settings.max_upload_bytes} bytes")
+    rgb = await asyncio.get_running_loop().run_in_executor(request.app.state.cpu_pool, decode_image, data, settings.max_pixels)
+    return {"image": {"width": rgb.shape[1], "height": rgb.shape[0]}, "faces": []}
+
+
+@v1.get("/info", response_model=InfoResponse, responses={503: {"model": ErrorResponse}})
 def info(service: Service = Depends(get_service), settings: Settings = Depends(get_settings)):
     """Model names and versions, classes, device and limits."""
     return {"model": service.model_info, "classes": list(CLASSES), "version": __version__,
@@ -85,18 +105,21 @@ def info(service: Service = Depends(get_service), settings: Settings = Depends(g
 
 
 @router.get("/healthz")
-def healthz():
+async def healthz():  # async: answered on the event loop, never queued behind busy threads
     """The process is alive."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", responses={503: {"model": ErrorResponse}})
-def readyz(request: Request):
+async def readyz(request: Request):
     """200 once the models are loaded, 503 before."""
     get_service(request)
     return {"status": "ready"}
 
 
-@router.get("/metrics", include_in_schema=False)
-def prometheus_metrics():
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_key)])
+async def prometheus_metrics():
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+router.include_router(v1)

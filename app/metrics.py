@@ -9,7 +9,11 @@ REQUEST_LATENCY = Histogram("maskwatch_request_duration_seconds", "HTTP request 
                             ["route", "method", "status_class"], buckets=BUCKETS, registry=REGISTRY)
 STAGE_LATENCY = Histogram("maskwatch_stage_duration_seconds", "Latency of one processing stage",
                           ["stage"], buckets=BUCKETS, registry=REGISTRY)
+BATCH_SIZE = Histogram("maskwatch_batch_size", "Images per model batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+                       registry=REGISTRY)
 IN_FLIGHT = Gauge("maskwatch_requests_in_flight", "Requests being served", registry=REGISTRY)
+ADMITTED = Gauge("maskwatch_uploads_in_progress", "Uploads admitted and not yet answered (bounded by max_in_flight)",
+                 registry=REGISTRY)
 IMAGES = Counter("maskwatch_images_processed_total", "Images classified", registry=REGISTRY)
 FACES = Counter("maskwatch_faces_total", "Faces returned, by label", ["label"], registry=REGISTRY)
 ERRORS = Counter("maskwatch_errors_total", "Error responses, by error code", ["code"], registry=REGISTRY)

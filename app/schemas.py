@@ -28,6 +28,7 @@ class ModelInfo(BaseModel):
     detector: str
     classifier: str
     device: str
+    precision: str = Field("fp32", description="fp32, or fp16 on CUDA")
 
 
 EXAMPLE = {  # a real response (tests/fixtures/voc/images/maksssksksss145.png), one face kept
@@ -35,8 +36,9 @@ EXAMPLE = {  # a real response (tests/fixtures/voc/images/maksssksksss145.png), 
     "faces": [{"box": [309.64, 96.27, 332.9, 118.92], "label": "without_mask", "confidence": 0.996,
                "scores": {"with_mask": 0.0, "without_mask": 0.996, "mask_worn_incorrectly": 0.004}, "detection_score": 0.803}],
     "summary": {"faces": 1, "with_mask": 0, "without_mask": 1, "mask_worn_incorrectly": 0, "uncertain": 0, "compliant": False},
-    "model": {"detector": "fcos_mobilenet_v2@ec16f7686071", "classifier": "mobilenet_v2@f0decc1655c4", "device": "cpu"},
-    "timing_ms": {"decode": 2.64, "detect": 136.53, "classify": 54.95, "total": 194.25},
+    "model": {"detector": "fcos_mobilenet_v2@ec16f7686071", "classifier": "mobilenet_v2@f0decc1655c4", "device": "cpu", "precision": "fp32"},
+    "timing_ms": {"decode": 2.64, "detect": 136.53, "classify": 54.95, "queue": 0.4, "total": 194.25},
+    "batch_size": 1,
 }
 
 
@@ -47,7 +49,9 @@ class ClassifyResponse(BaseModel):
     faces: list[FaceOut]
     summary: Summary
     model: ModelInfo
-    timing_ms: dict[str, float]
+    timing_ms: dict[str, float] = Field(description="decode, detect, classify, queue (waiting for the model), annotate, total; "
+                                                    "detect and classify are the whole batch's")
+    batch_size: int = Field(1, description="images in the model batch this one ran in")
     annotated_png: str | None = Field(None, description="base64 PNG, only with annotate=true")
 
 

@@ -1,9 +1,10 @@
 """All service settings, read once from MASKWATCH_* environment variables."""
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
 
@@ -19,7 +20,29 @@ class Settings(BaseSettings):
     uncertain_below: float = Field(0.6, ge=0, le=1, description="label confidence under which a face counts as uncertain")
     max_faces: int = Field(100, gt=0, description="most faces returned per image")
     max_boxes: int = Field(500, gt=0, description="most boxes accepted in the `faces` field")
+    detector_scale: int = Field(528, ge=0, description="short side (px) the detector reads images at; 0 = the weights' own "
+                                "(544). 528 is 23% faster on CPU for the same test face AP (BENCHMARKS.md)")
+    detector_score_floor: float = Field(0.1, ge=0, le=1, description="detections under this score are dropped before NMS "
+                                        "(a min_confidence below it acts as it); 0.1 cuts NMS time, same val face AP as 0.05")
+    precision: Literal["fp32", "fp16"] = Field("fp32", description="fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU)")
+    torch_threads: int = Field(0, ge=0, description="torch threads per process; 0 = the CPUs this process may use")
+    cpu_threads: int = Field(0, ge=0, description="threads decoding and drawing images; 0 = the CPUs this process may use")
+    batch_max_size: int = Field(0, ge=0, description="most images in one model batch; 0 = 16 on CUDA, 1 on CPU "
+                                "(where a padded batch is slower than the images one by one)")
+    batch_max_wait_ms: float = Field(2.0, ge=0, description="how long a batch waits for more images once one is queued")
+    max_in_flight: int = Field(64, gt=0, description="uploads being handled at once per process; past it, 503 with Retry-After")
+    request_timeout_s: float = Field(30.0, gt=0, description="deadline for decode + model + drawing; past it, 503")
+    upload_timeout_s: float = Field(30.0, gt=0, description="time allowed for the upload to arrive; past it, 408")
+    api_keys: Annotated[list[str], NoDecode] = Field([], description="comma-separated API keys; empty = no authentication")
+    api_keys_file: Path | None = Field(None, description="file of sha256 hex digests of API keys, one per line")
+    protect_metrics: bool = Field(False, description="/metrics needs an API key too (when keys are configured)")
+    null_endpoint: bool = Field(False, description="serve POST /v1/null (upload parsed and decoded, no model) for benchmarks")
     log_level: str = Field("info", description="debug, info, warning or error")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def split_keys(cls, value):
+        return [k.strip() for k in value.split(",") if k.strip()] if isinstance(value, str) else value
 
 
 @lru_cache

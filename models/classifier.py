@@ -13,13 +13,16 @@ DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "classifier.pt"
 class MaskClassifier:
     """A loaded classifier checkpoint: crops in, calibrated class probabilities out."""
 
-    def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, device: str | torch.device = "cpu"):
+    def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, device: str | torch.device = "cpu", half: bool = False):
         self.device = torch.device(device)
+        self.half = half and self.device.type == "cuda"  # fp16 weights; CUDA only
         self.model, self.spec = load_checkpoint(weights, self.device)
         self.sha256 = sha256_of(weights)
         self.bias = torch.tensor(self.spec.logit_bias, dtype=torch.float32, device=self.device)
         if self.device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
+        if self.half:
+            self.model = self.model.half()
 
     @property
     def name(self) -> str:
@@ -33,17 +36,24 @@ class MaskClassifier:
         """
         if len(crops) == 0:
             return np.zeros((0, len(self.spec.classes)), dtype=np.float32)
-        x = to_tensor(crops).to(self.device)
+        x = to_tensor(torch.from_numpy(np.ascontiguousarray(crops)).to(self.device))  # uint8 travels, 4x fewer bytes
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
-        logits = self.model(x)
-        if self.spec.flip_tta:
-            logits = (logits + self.model(x.flip(3))) / 2
-        return torch.softmax(logits.float() / self.spec.temperature + self.bias, dim=1).cpu().numpy()
+        if self.half:
+            x = x.half()
+        if self.spec.flip_tta:  # both views in one batch: one pass through the network instead of two
+            logits = self.model(torch.cat([x, x.flip(3)])).float().view(2, len(x), -1).mean(0)
+        else:
+            logits = self.model(x).float()
+        return torch.softmax(logits / self.spec.temperature + self.bias, dim=1).cpu().numpy()
+
+    def crops(self, image_rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """`boxes` cut out of an RGB image the way the classifier was trained."""
+        return crop_faces(image_rgb, boxes, self.spec.input_size, self.spec.margin)
 
     def predict_boxes(self, image_rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """Crop `boxes` out of an RGB image the way the classifier was trained, then `predict` them."""
-        return self.predict(crop_faces(image_rgb, boxes, self.spec.input_size, self.spec.margin))
+        """Crop `boxes` out of an RGB image, then `predict` them."""
+        return self.predict(self.crops(image_rgb, boxes))
 
 
 __all__ = ["ClassifierSpec", "DEFAULT_WEIGHTS", "MaskClassifier"]

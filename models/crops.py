@@ -29,9 +29,11 @@ def crop_faces(image_rgb: np.ndarray, boxes: np.ndarray, size: int, margin: floa
     return crops
 
 
-def to_tensor(crops: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) RGB crops -> float (N, 3, H, W) normalised with ImageNet mean/std."""
-    x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+def to_tensor(crops: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (N, H, W, 3) RGB crops -> float (N, 3, H, W) normalised with ImageNet mean/std, on the crops' device."""
+    if isinstance(crops, np.ndarray):
+        crops = torch.from_numpy(np.ascontiguousarray(crops))
+    x = crops.permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std

@@ -2,7 +2,8 @@
 
 It is the one object the service calls: load it once, then call it per decoded image.
 """
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,7 @@ import torch
 
 from models.classifier import DEFAULT_WEIGHTS as DEFAULT_CLASSIFIER
 from models.classifier import MaskClassifier
-from models.detector import detect, load_detector
+from models.detector import HalfBackbone, detect, load_detector
 
 DEFAULT_DETECTOR = Path(__file__).parent / "weights" / "detector.pt"
 
@@ -42,53 +43,118 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+@dataclass
+class Job:
+    """One image for `MaskPipeline.run`: without `boxes` the detector finds the faces."""
+    rgb: np.ndarray
+    boxes: np.ndarray | None = None
+    min_score: float | None = None
+
+
 class MaskPipeline:
-    """Detector + classifier, loaded once onto one device."""
+    """Detector + classifier, loaded once onto one device.
+
+    `half` runs the classifier and the detector's backbone in fp16 on CUDA; `scale` overrides the detector's read scale (short side in pixels)
+    and `score_floor` its lowest kept detection score (0.05 in the weights).
+    """
 
     def __init__(self, detector_weights: str | Path = DEFAULT_DETECTOR, classifier_weights: str | Path = DEFAULT_CLASSIFIER,
-                 device: str | torch.device = "cpu", min_score: float = 0.3, max_faces: int = 300):
+                 device: str | torch.device = "cpu", min_score: float = 0.3, max_faces: int = 300, half: bool = False,
+                 scale: int | None = None, score_floor: float | None = None):
         self.device = torch.device(device)
         self.detector, self.detector_spec, sha = load_detector(detector_weights, self.device)
         self.detector_name = f"fcos_mobilenet_v2@{sha[:12]}"
-        self.classifier = MaskClassifier(classifier_weights, self.device)
+        self.classifier = MaskClassifier(classifier_weights, self.device, half)
         self.classes = self.classifier.spec.classes
         self.min_score = min_score
         self.max_faces = max_faces
+        self.half = half and self.device.type == "cuda"
+        if self.half:
+            self.detector.backbone = HalfBackbone(self.detector.backbone)
+        if scale:
+            self.set_scale(scale)
+        if score_floor is not None:  # dropped before NMS: a higher floor is a shorter NMS
+            self.detector.score_thresh = score_floor
+
+    def set_scale(self, short_side: int) -> None:
+        """Read images at this short side (long side at most 4/3 of it) instead of the scale in the weights."""
+        self.detector_spec = replace(self.detector_spec, min_size=short_side, max_size=short_side * 4 // 3)
+        self.detector.transform.min_size = (short_side,)
+        self.detector.transform.max_size = short_side * 4 // 3
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per RGB image: face boxes (N, 4) in its own pixels and their detection scores, best first."""
+        spec = self.detector_spec
+        smalls = []
+        for rgb in images:
+            height, width = rgb.shape[:2]
+            scale = min(spec.min_size / min(height, width), spec.max_size / max(height, width))
+            if scale < 1:  # shrink big images here, with area averaging, rather than alias inside the model
+                rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+            smalls.append(rgb)
+        outputs = detect(self.detector, smalls, self.device)
+        results = []
+        for rgb, small, out in zip(images, smalls, outputs):
+            height, width = rgb.shape[:2]
+            boxes = out["boxes"].numpy().astype(np.float64)
+            boxes[:, [0, 2]] = (boxes[:, [0, 2]] * (width / small.shape[1])).clip(0, width)
+            boxes[:, [1, 3]] = (boxes[:, [1, 3]] * (height / small.shape[0])).clip(0, height)
+            results.append((boxes, out["scores"].float().numpy().astype(np.float64)))
+        return results
 
     def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Face boxes (N, 4) in `rgb`'s pixels and their detection scores, best first."""
-        height, width = rgb.shape[:2]
-        spec = self.detector_spec
-        scale = min(spec.min_size / min(height, width), spec.max_size / max(height, width))
-        small = rgb
-        if scale < 1:  # shrink big images here, with area averaging, rather than alias inside the model
-            small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
-        out = detect(self.detector, [small], self.device)[0]
-        boxes = out["boxes"].numpy().astype(np.float64)
-        boxes[:, [0, 2]] *= width / small.shape[1]
-        boxes[:, [1, 3]] *= height / small.shape[0]
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
-        return boxes, out["scores"].numpy().astype(np.float64)
+        return self.detect_batch([rgb])[0]
+
+    def keep(self, boxes: np.ndarray, scores: np.ndarray, min_score: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Detections at or above `min_score` (default: the pipeline's), capped at `max_faces`."""
+        kept = scores >= (self.min_score if min_score is None else min_score)
+        return boxes[kept][:self.max_faces], scores[kept][:self.max_faces]
 
     def faces(self, rgb: np.ndarray, min_score: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Detected boxes and scores at or above `min_score` (default: the pipeline's), capped at `max_faces`."""
-        boxes, scores = self.detect(rgb)
-        keep = scores >= (self.min_score if min_score is None else min_score)
-        return boxes[keep][:self.max_faces], scores[keep][:self.max_faces]
+        """Detected boxes and scores of one image, filtered by `keep`."""
+        return self.keep(*self.detect(rgb), min_score)
+
+    def classify_batch(self, images: list[np.ndarray], boxes: list[np.ndarray],
+                       det_scores: list[np.ndarray | None]) -> list[list[Face]]:
+        """Classify the boxes of several RGB images in one classifier batch; without scores, detection_score is 1."""
+        boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes]
+        crops = [self.classifier.crops(rgb, b) for rgb, b in zip(images, boxes)]
+        probs = self.classifier.predict(np.concatenate(crops)) if crops else None
+        faces, start = [], 0
+        for image_boxes, scores in zip(boxes, det_scores):
+            scores = np.ones(len(image_boxes)) if scores is None else scores
+            image_probs = probs[start:start + len(image_boxes)]
+            start += len(image_boxes)
+            faces.append([Face([round(float(v), 2) for v in box], self.classes[int(p.argmax())], float(p.max()),
+                               {c: float(v) for c, v in zip(self.classes, p)}, float(s))
+                          for box, p, s in zip(image_boxes, image_probs, scores)])
+        return faces
 
     def classify(self, rgb: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray | None = None) -> list[Face]:
-        """Classify `boxes` of an RGB image in one batch; without scores, detection_score is 1."""
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        det_scores = np.ones(len(boxes)) if det_scores is None else det_scores
-        probs = self.classifier.predict_boxes(rgb, boxes)
-        return [Face([round(float(v), 2) for v in box], self.classes[int(p.argmax())], float(p.max()),
-                     {c: float(v) for c, v in zip(self.classes, p)}, float(s))
-                for box, p, s in zip(boxes, probs, det_scores)]
+        """Classify `boxes` of one RGB image in one batch."""
+        return self.classify_batch([rgb], [boxes], [det_scores])[0]
+
+    def run(self, jobs: list[Job]) -> tuple[list[list[Face]], dict[str, float]]:
+        """Faces of each job's image: one detector batch for the jobs without boxes, one classifier batch for all.
+
+        Also returns the batch's stage times in ms (detect, classify).
+        """
+        timing = {}
+        boxes = [job.boxes for job in jobs]
+        scores: list[np.ndarray | None] = [None] * len(jobs)
+        to_detect = [i for i, job in enumerate(jobs) if job.boxes is None]
+        if to_detect:
+            start = time.perf_counter()
+            found = self.detect_batch([jobs[i].rgb for i in to_detect])
+            for i, (b, s) in zip(to_detect, found):
+                boxes[i], scores[i] = self.keep(b, s, jobs[i].min_score)
+            timing["detect"] = round((time.perf_counter() - start) * 1000, 2)
+        start = time.perf_counter()
+        faces = self.classify_batch([job.rgb for job in jobs], boxes, scores)
+        timing["classify"] = round((time.perf_counter() - start) * 1000, 2)
+        return faces, timing
 
     def __call__(self, image: np.ndarray, boxes: np.ndarray | None = None, min_score: float | None = None) -> list[Face]:
         """Faces of one decoded image; with `boxes`, detection is skipped and exactly those are classified."""
-        rgb = to_rgb(image)
-        if boxes is not None:
-            return self.classify(rgb, boxes)
-        return self.classify(rgb, *self.faces(rgb, min_score))
+        return self.run([Job(to_rgb(image), boxes, min_score)])[0][0]

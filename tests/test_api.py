@@ -57,7 +57,7 @@ def test_contract_fields_with_detection_and_annotation(client):
     summary = body["summary"]
     assert summary["faces"] == len(body["faces"]) == sum(summary[k] for k in face["scores"])
     assert summary["compliant"] is False  # this photo has unmasked faces
-    assert set(body["model"]) == {"detector", "classifier", "device"} and body["model"]["device"] == "cpu"
+    assert set(body["model"]) == {"detector", "classifier", "device", "precision"} and body["model"]["device"] == "cpu"
     assert {"decode", "detect", "classify", "annotate", "total"} <= set(body["timing_ms"])
     png = cv2.imdecode(np.frombuffer(base64.b64decode(body["annotated_png"]), np.uint8), cv2.IMREAD_COLOR)
     assert png.shape == (225, 400, 3)
@@ -195,3 +195,44 @@ def test_not_ready_before_models_load():
         r = c.get("/readyz")
         assert (r.status_code, error_code(r)) == (503, "not_ready")
         assert post(c, FIXTURE.read_bytes()).status_code == 503
+
+
+def test_null_endpoint_is_off_unless_enabled(client):
+    r = post(client, FIXTURE.read_bytes()).status_code == 200
+    assert r and client.post("/v1/null", files={"image": ("x.png", FIXTURE.read_bytes())}).status_code == 404
+    app = create_app(Settings(null_endpoint=True), load_models=False)
+    with TestClient(app) as c:
+        r = c.post("/v1/null", files={"image": ("x.png", FIXTURE.read_bytes())})
+        assert r.status_code == 200 and r.json()["image"] == {"width": 400, "height": 225}
+        assert error_code(c.post("/v1/null", files={"image": ("x.png", b"junk")})) == "unsupported_media_type"
+        assert "/v1/null" not in c.get("/openapi.json").json()["paths"]
+
+
+def test_concurrent_uploads_share_batches_and_get_their_own_answers():
+    import concurrent.futures
+
+    app = create_app(Settings(batch_max_size=4, batch_max_wait_ms=50))
+    images = sorted((VOC_DIR / "images").glob("*.png"))
+    with TestClient(app) as c:
+        wait_ready(c)
+        alone = [post(c, p.read_bytes()).json() for p in images]
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(lambda p: post(c, p.read_bytes()).json(), images))
+    assert max(r["batch_size"] for r in together) > 1 and all(r["batch_size"] == 1 for r in alone)
+    for a, t in zip(alone, together):
+        assert a["image"] == t["image"]
+        assert sum(f["detection_score"] >= 0.4 for f in a["faces"]) <= len(t["faces"])
+
+
+def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
+    from app.batching import QueueFull, MicroBatcher
+
+    async def full(self, item):
+        raise QueueFull
+
+    app = create_app(Settings())
+    with TestClient(app) as c:
+        wait_ready(c)
+        monkeypatch.setattr(MicroBatcher, "submit", full)
+        r = post(c, FIXTURE.read_bytes())
+    assert (r.status_code, error_code(r), r.headers["retry-after"]) == (503, "overloaded", "1")

@@ -43,17 +43,24 @@ def evaluate_classifier(classifier: MaskClassifier, images: list[VOCImage]) -> d
     return summarize(np.concatenate(labels), np.concatenate(probs))
 
 
-def pipeline_predictions(detect_fn, classifier: MaskClassifier, images: list[VOCImage]) -> list[tuple]:
+def pipeline_predictions(detections: list[tuple], classifier: MaskClassifier, images: list[VOCImage]) -> list[tuple]:
     """Per image: (boxes, labels, scores, class probabilities, detection scores); score = detection x class confidence."""
     out = []
-    for im in images:
+    for im, (boxes, det) in zip(images, detections):
         rgb = im.load_rgb()
-        boxes, det = detect_fn(rgb)
         keep = det >= EVAL_MIN_SCORE
         boxes, det = boxes[keep], det[keep]
         probs = classifier.predict_boxes(rgb, boxes)
         out.append((boxes, probs.argmax(1) if len(probs) else np.zeros(0, int), det * probs.max(1, initial=0), probs, det))
     return out
+
+
+def batched_detections(pipeline: MaskPipeline, images: list[VOCImage], batch: int) -> list[tuple]:
+    """`pipeline.detect` of each image, `batch` images at a time (padded together, as in the service's micro-batches)."""
+    found = []
+    for start in range(0, len(images), batch):
+        found += pipeline.detect_batch([im.load_rgb() for im in images[start:start + batch]])
+    return found
 
 
 def plot_pr(images: list[VOCImage], preds: list[tuple], path: Path, title: str) -> None:
@@ -93,6 +100,10 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=4)
     parser.add_argument("--out", default="results/pipeline", help="pipeline mode: where plots and examples go")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16 on CUDA, as the service's MASKWATCH_PRECISION")
+    parser.add_argument("--scale", type=int, help="detector short side (default: the one in the weights)")
+    parser.add_argument("--score-floor", type=float, help="detector's lowest kept score (default: the weights' 0.05)")
+    parser.add_argument("--batch", type=int, default=1, help="detect this many images per batch, as the service's micro-batches")
     args = parser.parse_args()
     try:
         images = read_voc(args.data)
@@ -102,19 +113,23 @@ def main() -> int:
     if args.part:
         wanted = set(load_split(SPLIT_FILES["image"])[args.part])
         images = [im for im in images if im.stem in wanted]
-    classifier = MaskClassifier(args.weights, args.device)
-    report = {"classifier": classifier.name, "data": args.data, "part": args.part, "images": len(images)}
+    half = args.precision == "fp16"
+    pipeline = MaskPipeline(args.detector_weights, args.weights, args.device, half=half, scale=args.scale,
+                            score_floor=args.score_floor) if args.pipeline and args.detector == "ours" else None
+    classifier = pipeline.classifier if pipeline else MaskClassifier(args.weights, args.device, half)
+    report = {"classifier": classifier.name, "data": args.data, "part": args.part, "images": len(images),
+              "device": args.device, "precision": args.precision, "batch": args.batch,
+              "scale": args.scale, "score_floor": args.score_floor}
     if not args.pipeline:
         print(json.dumps({**report, **evaluate_classifier(classifier, images)}, indent=1))
         return 0
-    if args.detector == "ours":
-        pipeline = MaskPipeline(args.detector_weights, args.weights, args.device)
-        detect_fn, report["detector"] = pipeline.detect, pipeline.detector_name
+    if pipeline:
+        detections, report["detector"] = batched_detections(pipeline, images, args.batch), pipeline.detector_name
     else:
         from training import baselines
         detect_fn = baselines.haar_detector() if args.detector == "haar" else baselines.mtcnn_detector(args.device)
-        report["detector"] = args.detector
-    preds = pipeline_predictions(detect_fn, classifier, images)
+        detections, report["detector"] = [detect_fn(im.load_rgb()) for im in images], args.detector
+    preds = pipeline_predictions(detections, classifier, images)
     metrics = evaluate_detections([(im.boxes, im.labels) for im in images], [p[:3] for p in preds], len(CLASSES), CLASSES)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

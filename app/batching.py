@@ -1,0 +1,81 @@
+"""Dynamic micro-batching: concurrent requests share one model call.
+
+Requests wait in a bounded queue. One task takes the first waiting item, gathers more for at most
+`max_wait_ms` (or until `max_batch` items), and runs the batch in the one model thread. While a batch
+runs, new requests pile up and form the next one, so the batch size follows the load by itself.
+"""
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+
+class QueueFull(Exception):
+    """The batcher's queue is at its bound: the caller should shed the request."""
+
+
+class MicroBatcher:
+    """`await submit(item)` -> that item's result from `fn(items) -> results` (same order, same length)."""
+
+    def __init__(self, fn: Callable[[list], list], executor: ThreadPoolExecutor, max_batch: int, max_wait_ms: float,
+                 max_queue: int):
+        self.fn = fn
+        self.executor = executor  # one thread: one model call at a time
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000
+        self.queue: asyncio.Queue = asyncio.Queue(max_queue)
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    @property
+    def waiting(self) -> int:
+        return self.queue.qsize()
+
+    async def submit(self, item: Any) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        try:
+            self.queue.put_nowait((item, future))
+        except asyncio.QueueFull:
+            raise QueueFull from None
+        return await future
+
+    async def _gather(self) -> list:
+        batch = [await self.queue.get()]
+        deadline = asyncio.get_running_loop().time() + self.max_wait
+        while len(batch) < self.max_batch:
+            if not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+                continue
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self.queue.get(), remaining))
+            except TimeoutError:
+                break
+        return [(item, future) for item, future in batch if not future.done()]  # drop requests already gone
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._gather()
+            if not batch:
+                continue
+            try:
+                results = await loop.run_in_executor(self.executor, self.fn, [item for item, _ in batch])
+            except Exception as err:  # the whole batch failed: every caller gets the error
+                results = [err] * len(batch)
+            for (_, future), result in zip(batch, results):
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)

@@ -1,0 +1,91 @@
+"""MaskWatch benchmark: model-only stage times per batch size, then HTTP load against a real server.
+
+    python -m bench [--data VOC_DIR [--part test]] [--device cpu|cuda] [--workers 1] [--out results/bench/NAME]
+
+1. model-only: decode, detect, classify, annotate per batch size (--batch-sizes), on --device;
+2. end to end: uvicorn (--workers processes) serving the real app, --requests uploads of the dataset's
+   images at each --concurrency, latency p50/p95/p99, images/s, /healthz latency under that load;
+3. the same load on /v1/null (upload parsed and decoded, no model): MaskWatch's share of the HTTP ceiling.
+Writes bench.json and bench.md under --out and prints the table. No timed assertions: it measures.
+"""
+import argparse
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from bench import load, machine, stages
+from bench.report import markdown
+from app.settings import Settings
+from models.pipeline import MaskPipeline
+from training.splits import SPLIT_FILES, load_split
+from training.voc import read_voc
+
+FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "voc"
+
+
+def ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")]
+
+
+def uploads(data: str, part: str | None) -> list[bytes]:
+    images = read_voc(data)
+    if part:
+        wanted = set(load_split(SPLIT_FILES["image"])[part])
+        images = [im for im in images if im.stem in wanted]
+    return [im.image_path.read_bytes() for im in images]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(FIXTURE), help="VOC folder whose images are uploaded")
+    parser.add_argument("--part", choices=("train", "val", "test"), help="only this part of the saved image split")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
+    parser.add_argument("--batch-sizes", type=ints, default=[1, 2, 4, 8, 16, 32, 64])
+    parser.add_argument("--repeats", type=int, default=5, help="least model-only batches per batch size (mean)")
+    parser.add_argument("--concurrency", type=ints, default=[1, 4, 16, 64])
+    parser.add_argument("--requests", type=int, default=256, help="uploads per concurrency level")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--clients", type=int, default=1, help="load-generator processes")
+    parser.add_argument("--batch-max-size", type=int, default=0, help="0 = the service default (16 on CUDA, 1 on CPU)")
+    parser.add_argument("--batch-max-wait-ms", type=float, default=2.0)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--skip-model", action="store_true")
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--out", default="results/bench/latest")
+    args = parser.parse_args()
+
+    bodies = uploads(args.data, args.part)
+    report = {"machine": machine.describe(args.device), "args": {k: v for k, v in vars(args).items()},
+              "images": len(bodies), "model": [], "http": []}
+    if not args.skip_model:
+        print(f"model-only on {args.device} ({args.precision}):", flush=True)
+        pipeline = MaskPipeline(device=args.device, half=args.precision == "fp16", scale=Settings().detector_scale or None,
+                                score_floor=Settings().detector_score_floor)
+        report["model"] = stages.time_stages(pipeline, bodies, args.batch_sizes, args.repeats)
+        del pipeline
+        torch.cuda.empty_cache()
+    if not args.skip_http:
+        threads = max(1, len(os.sched_getaffinity(0)) // args.workers)
+        env = {"MASKWATCH_DEVICE": args.device, "MASKWATCH_PRECISION": args.precision, "MASKWATCH_NULL_ENDPOINT": "1",
+               "MASKWATCH_TORCH_THREADS": str(threads), "MASKWATCH_BATCH_MAX_SIZE": str(args.batch_max_size),
+               "MASKWATCH_BATCH_MAX_WAIT_MS": str(args.batch_max_wait_ms), "MASKWATCH_MAX_IN_FLIGHT": "100000"}
+        posts = [load.multipart(b) for b in bodies]
+        with load.server(args.port, args.workers, env) as base:
+            for route in ("/v1/classify", "/v1/null"):
+                load.run_level(base, route, posts, max(args.concurrency), 2 * max(args.concurrency), args.clients)  # warm-up
+                for concurrency in args.concurrency:
+                    row = load.run_level(base, route, posts, concurrency, max(args.requests, 2 * concurrency), args.clients)
+                    report["http"].append(row)
+                    print(f"  {route} c={concurrency}: {row}", flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(report, indent=1))
+    (out / "bench.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
