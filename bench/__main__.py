@@ -62,8 +62,9 @@ def main() -> None:
               "images": len(bodies), "model": [], "http": []}
     if not args.skip_model:
         print(f"model-only on {args.device} ({args.precision}):", flush=True)
-        pipeline = MaskPipeline(device=args.device, half=args.precision == "fp16", scale=Settings().detector_scale or None,
-                                score_floor=Settings().detector_score_floor)
+        served = Settings()  # read at the service's scale and score floor
+        pipeline = MaskPipeline(device=args.device, half=args.precision == "fp16", scale=served.detector_scale or None,
+                                score_floor=served.detector_score_floor)
         report["model"] = stages.time_stages(pipeline, bodies, args.batch_sizes, args.repeats)
         del pipeline
         torch.cuda.empty_cache()
@@ -73,11 +74,11 @@ def main() -> None:
                "MASKWATCH_TORCH_THREADS": str(threads), "MASKWATCH_BATCH_MAX_SIZE": str(args.batch_max_size),
                "MASKWATCH_BATCH_MAX_WAIT_MS": str(args.batch_max_wait_ms), "MASKWATCH_MAX_IN_FLIGHT": "100000"}
         posts = [load.multipart(b) for b in bodies]
-        with load.server(args.port, args.workers, env) as base:
+        with load.server(args.port, args.workers, env) as base, load.client_pool(args.clients) as pool:
             for route in ("/v1/classify", "/v1/null"):
-                load.run_level(base, route, posts, max(args.concurrency), 2 * max(args.concurrency), args.clients)  # warm-up
+                load.run_level(pool, base, route, posts, max(args.concurrency), 2 * max(args.concurrency), args.clients)  # warm-up
                 for concurrency in args.concurrency:
-                    row = load.run_level(base, route, posts, concurrency, max(args.requests, 2 * concurrency), args.clients)
+                    row = load.run_level(pool, base, route, posts, concurrency, max(args.requests, 2 * concurrency), args.clients)
                     report["http"].append(row)
                     print(f"  {route} c={concurrency}: {row}", flush=True)
     out = Path(args.out)

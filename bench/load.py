@@ -89,19 +89,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_level(base: str, route: str, bodies: list[bytes], concurrency: int, requests: int, clients: int) -> dict:
-    """`requests` uploads at `concurrency` in flight, spread over `clients` processes, /healthz probed throughout."""
+def client_pool(clients: int):
+    """The load-generator processes, started once (spawned: no CUDA state is inherited)."""
+    return multiprocessing.get_context("spawn").Pool(clients)
+
+
+def run_level(pool, base: str, route: str, bodies: list[bytes], concurrency: int, requests: int, clients: int) -> dict:
+    """`requests` uploads at `concurrency` in flight, spread over `clients` processes of `pool`, /healthz probed throughout."""
     clients = max(1, min(clients, concurrency))
     shares = [concurrency // clients + (i < concurrency % clients) for i in range(clients)]
     counts = [requests * s // concurrency for s in shares]
-    start_at = time.time() + 1.0
+    start_at = time.time() + 0.5  # every client starts at once
     jobs = [(base + route, bodies[i::clients] or bodies, share, count, start_at) for i, (share, count) in enumerate(zip(shares, counts))]
 
     async def with_probe() -> tuple[list[dict], list[float]]:
         stop = asyncio.Event()
         probe = asyncio.create_task(_probe_health(base, stop))
-        with multiprocessing.get_context("spawn").Pool(clients) as pool:
-            results = await asyncio.to_thread(pool.map, _client_process, jobs)
+        results = await asyncio.to_thread(pool.map, _client_process, jobs, 1)
         stop.set()
         return results, await probe
 
