@@ -54,7 +54,7 @@ class Service:
                                      score_floor=settings.detector_score_floor)
         batch = settings.batch_max_size or (16 if self.pipeline.device.type == "cuda" else 1)
         self.batcher = MicroBatcher(self._run_batch, executor, batch, settings.batch_max_wait_ms, settings.max_in_flight)
-        self.pipeline.run([Job(np.zeros((300, 400, 3), np.uint8))])  # warm-up: the first request pays no lazy start-up
+        self.pipeline.warm_up(batch)  # the first requests pay no lazy start-up
         metrics.MODEL.info(self.model_info)
 
     @property

@@ -10,6 +10,11 @@ from models.crops import crop_faces, to_tensor
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "classifier.pt"
 
 
+def bucket(count: int) -> int:
+    """The padded batch size for `count` crops on CUDA: the next power of two, at least 8."""
+    return max(8, 1 << (count - 1).bit_length())
+
+
 class MaskClassifier:
     """A loaded classifier checkpoint: crops in, calibrated class probabilities out."""
 
@@ -36,6 +41,9 @@ class MaskClassifier:
         """
         if len(crops) == 0:
             return np.zeros((0, len(self.spec.classes)), dtype=np.float32)
+        count = len(crops)
+        if self.device.type == "cuda":  # pad to a bucket: cuDNN builds kernels per batch shape, slowly
+            crops = np.concatenate([crops, np.zeros((bucket(count) - count, *crops.shape[1:]), crops.dtype)])
         x = to_tensor(torch.from_numpy(np.ascontiguousarray(crops)).to(self.device))  # uint8 travels, 4x fewer bytes
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
@@ -45,7 +53,13 @@ class MaskClassifier:
             logits = self.model(torch.cat([x, x.flip(3)])).float().view(2, len(x), -1).mean(0)
         else:
             logits = self.model(x).float()
-        return torch.softmax(logits / self.spec.temperature + self.bias, dim=1).cpu().numpy()
+        return torch.softmax(logits[:count] / self.spec.temperature + self.bias, dim=1).cpu().numpy()
+
+    def warm_up(self, most_faces: int = 512) -> None:
+        """Classify once at every batch shape up to `most_faces` (one shape on CPU)."""
+        size = self.spec.input_size
+        for n in sorted({bucket(n) for n in range(1, most_faces + 1)} if self.device.type == "cuda" else {1}):
+            self.predict(np.zeros((n, size, size, 3), np.uint8))
 
     def crops(self, image_rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """`boxes` cut out of an RGB image the way the classifier was trained."""

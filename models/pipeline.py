@@ -75,12 +75,27 @@ class MaskPipeline:
             self.set_scale(scale)
         if score_floor is not None:  # dropped before NMS: a higher floor is a shorter NMS
             self.detector.score_thresh = score_floor
+        self._fix_canvas()
+
+    def _fix_canvas(self) -> None:
+        """On CUDA, pad every detector input to one square canvas: cuDNN builds its kernels per input shape, which
+        took seconds for each new image size on an H200; a fixed canvas leaves one shape per batch size."""
+        if self.device.type == "cuda":
+            self.detector.transform.size_divisible = -(-self.detector_spec.max_size // 32) * 32
+
+    def warm_up(self, max_batch: int = 1) -> None:
+        """Run every shape the service will meet once (on CUDA: each batch size, each classifier bucket)."""
+        blank = np.zeros((300, 400, 3), np.uint8)
+        for size in range(1, (max_batch if self.device.type == "cuda" else 1) + 1):
+            self.detect_batch([blank] * size)
+        self.classifier.warm_up()
 
     def set_scale(self, short_side: int) -> None:
         """Read images at this short side (long side at most 4/3 of it) instead of the scale in the weights."""
         self.detector_spec = replace(self.detector_spec, min_size=short_side, max_size=short_side * 4 // 3)
         self.detector.transform.min_size = (short_side,)
         self.detector.transform.max_size = short_side * 4 // 3
+        self._fix_canvas()
 
     def detect_batch(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per RGB image: face boxes (N, 4) in its own pixels and their detection scores, best first."""
