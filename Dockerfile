@@ -1,8 +1,8 @@
 # MaskWatch on a GPU host (falls back to the CPU when no GPU is visible).
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    MASKWATCH_MODEL_DIR=/app/models/weights PORT=8000
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HOME=/tmp \
+    MASKWATCH_MODEL_DIR=/app/models/weights PORT=8000 WORKERS=1
 
 WORKDIR /app
 # The PyPI torch wheels for Linux x86-64 are CUDA builds: the same image runs on GPU and CPU hosts.
@@ -17,4 +17,6 @@ USER maskwatch
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=4)"
-CMD ["sh", "-c", "exec uvicorn app.main:app --host 0.0.0.0 --port ${PORT}"]
+# Runs with a read-only root filesystem (HOME=/tmp, a tmpfs in docker-compose.yml). On SIGTERM uvicorn stops
+# accepting, answers the requests in flight (up to 30 s), then exits.
+CMD ["sh", "-c", "exec uvicorn app.main:app --host 0.0.0.0 --port ${PORT} --workers ${WORKERS} --timeout-graceful-shutdown 30"]

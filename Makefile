@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(PY) -m uvicorn app.main:app --host $${HOST:-0.0.0.0} --port $${PORT:-8000}
+	$(PY) -m uvicorn app.main:app --host $${HOST:-0.0.0.0} --port $${PORT:-8000} --workers $${WORKERS:-1} --timeout-graceful-shutdown 30
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

@@ -74,7 +74,7 @@ def main() -> None:
                "MASKWATCH_TORCH_THREADS": str(threads), "MASKWATCH_BATCH_MAX_SIZE": str(args.batch_max_size),
                "MASKWATCH_BATCH_MAX_WAIT_MS": str(args.batch_max_wait_ms), "MASKWATCH_MAX_IN_FLIGHT": "100000"}
         posts = [load.multipart(b) for b in bodies]
-        with load.server(args.port, args.workers, env) as base, load.client_pool(args.clients) as pool:
+        with load.server(args.port, args.workers, env) as (base, _), load.client_pool(args.clients) as pool:
             for route in ("/v1/classify", "/v1/null"):
                 load.run_level(pool, base, route, posts, max(args.concurrency), 2 * max(args.concurrency), args.clients)  # warm-up
                 for concurrency in args.concurrency:

@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--out", default="results/reliability/fuzz.json")
     args = parser.parse_args()
-    with server(args.port, 1, {}) as base:
+    with server(args.port, 1, {}) as (base, _):
         result = asyncio.run(fuzz(base, args.count, args.concurrency, args.timeout, args.seed))
     result["command"] = f"python -m bench.fuzz --count {args.count} --concurrency {args.concurrency} --seed {args.seed}"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,9 @@ def multipart(data: bytes) -> bytes:
 
 @contextmanager
 def server(port: int, workers: int, env: dict, timeout_s: float = 300):
-    """A uvicorn server in a child process, started the way `make run` starts it; ready once every worker answers."""
+    """A uvicorn server in a child process, started the way `make run` starts it; ready once every worker answers.
+
+    Yields its base URL and the process."""
     cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env={**os.environ, **env})
@@ -38,7 +40,7 @@ def server(port: int, workers: int, env: dict, timeout_s: float = 300):
             except httpx.HTTPError:
                 streak = 0
             time.sleep(0.02 if streak else 0.2)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc
     finally:
         proc.terminate()
         try:
@@ -49,14 +51,17 @@ def server(port: int, workers: int, env: dict, timeout_s: float = 300):
 
 async def _client(url: str, bodies: list[bytes], concurrency: int, requests: int, start_at: float) -> dict:
     headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
-    latencies, statuses, counter = [], {}, iter(range(requests))
+    latencies, statuses, stages, counter = [], {}, {}, iter(range(requests))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
         async def worker() -> None:
             for i in counter:
                 begin = time.perf_counter()
                 try:
-                    status = (await client.post(url, content=bodies[i % len(bodies)], headers=headers)).status_code
+                    response = await client.post(url, content=bodies[i % len(bodies)], headers=headers)
+                    status = response.status_code
+                    for stage, ms in response.json().get("timing_ms", {}).items():  # the server's own split
+                        stages[stage] = stages.get(stage, 0.0) + ms
                 except httpx.HTTPError as err:
                     status = type(err).__name__
                 latencies.append(time.perf_counter() - begin)
@@ -65,7 +70,7 @@ async def _client(url: str, bodies: list[bytes], concurrency: int, requests: int
         await asyncio.sleep(max(0.0, start_at - time.time()))
         began = time.time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return {"latencies": latencies, "statuses": statuses, "began": began, "ended": time.time()}
+    return {"latencies": latencies, "statuses": statuses, "stages": stages, "began": began, "ended": time.time()}
 
 
 def _client_process(args: tuple) -> dict:
@@ -116,9 +121,11 @@ def run_level(pool, base: str, route: str, bodies: list[bytes], concurrency: int
         for k, v in r["statuses"].items():
             statuses[str(k)] = statuses.get(str(k), 0) + v
     elapsed = max(r["ended"] for r in results) - min(r["began"] for r in results)
+    stages = {k: round(sum(r["stages"].get(k, 0.0) for r in results) / len(latencies), 2) for k in results[0]["stages"]}
     return {"route": route, "concurrency": concurrency, "requests": len(latencies), "statuses": statuses,
             "images_per_s": round(statuses.get("200", 0) / elapsed, 1),
             "p50_ms": round(1000 * statistics.median(latencies), 1), "p95_ms": round(1000 * percentile(latencies, 0.95), 1),
             "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
             "healthz_max_ms": round(1000 * max(health), 1) if health else None,
-            "healthz_p50_ms": round(1000 * statistics.median(health), 1) if health else None}
+            "healthz_p50_ms": round(1000 * statistics.median(health), 1) if health else None,
+            "server_mean_ms": stages}

@@ -25,9 +25,10 @@ def markdown(report: dict) -> str:
             ratio = f"{r['images_per_s'] / n['images_per_s']:.0%}" if n and n["images_per_s"] else "-"
             rows.append([r["concurrency"], r["requests"], r["images_per_s"], r["p50_ms"], r["p95_ms"], r["p99_ms"],
                          r["healthz_max_ms"], n["images_per_s"] if n else "-", ratio,
-                         ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))])
+                         ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items())),
+                         ", ".join(f"{k} {v}" for k, v in r.get("server_mean_ms", {}).items())])
         lines += ["End to end over HTTP (/v1/classify; null = /v1/null, same app without the model):", ""]
         lines += _table(["concurrency", "requests", "images/s", "p50 ms", "p95 ms", "p99 ms", "healthz max ms",
-                         "null images/s", "vs null", "statuses"], rows)
+                         "null images/s", "vs null", "statuses", "server's mean split (ms)"], rows)
         lines.append("")
     return "\n".join(lines)

@@ -24,6 +24,14 @@ def test_gpu_service_reserves_an_nvidia_gpu_and_mounts_weights_read_only():
     assert "/healthz" in " ".join(gpu["healthcheck"]["test"])
 
 
+def test_containers_run_read_only_without_privileges_and_shut_down_gracefully():
+    for name in ("maskwatch", "maskwatch-cpu"):
+        service = COMPOSE["services"][name]
+        assert service["read_only"] is True and service["tmpfs"] == ["/tmp"] and service["cap_drop"] == ["ALL"]
+        assert "MASKWATCH_API_KEYS" in service["environment"]
+    assert "HOME=/tmp" in DOCKERFILE and "--timeout-graceful-shutdown" in DOCKERFILE
+
+
 def test_cpu_variant_has_no_gpu_and_prometheus_scrapes_the_service():
     cpu = COMPOSE["services"]["maskwatch-cpu"]
     assert "deploy" not in cpu and cpu["environment"]["MASKWATCH_DEVICE"] == "cpu"
