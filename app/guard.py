@@ -23,12 +23,16 @@ class Guard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        if self.in_flight >= self.max_in_flight:
-            return await refuse(send, 503, "overloaded", f"{self.in_flight} requests are in progress; retry shortly",
-                                {"Retry-After": "1"})
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.ceiling:
             return await refuse(send, 413, "upload_too_large", f"the upload is over the limit of {self.max_bytes} bytes")
+        if self.in_flight >= self.max_in_flight:
+            # Read the body before answering: closing on unread bytes resets the connection and the client
+            # would lose the 503. Bytes are only counted, never parsed or decoded.
+            if await self._drain(receive):
+                return await refuse(send, 503, "overloaded", f"{self.in_flight} requests are in progress; retry shortly",
+                                    {"Retry-After": "1"}, close=False)
+            return await refuse(send, 408, "upload_timeout", f"the upload did not arrive within {self.upload_timeout_s:g} s")
         self.in_flight += 1
         metrics.ADMITTED.set(self.in_flight)
         try:
@@ -36,6 +40,19 @@ class Guard:
         finally:
             self.in_flight -= 1
             metrics.ADMITTED.set(self.in_flight)
+
+    async def _drain(self, receive: Receive) -> bool:
+        """Read and drop the body; False if it did not end within the upload deadline or the byte ceiling."""
+        deadline, seen = time.monotonic() + self.upload_timeout_s, 0
+        while seen <= self.ceiling:
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                return False
+            seen += len(message.get("body", b""))
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                return True
+        return False
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         seen, cut = 0, False
@@ -65,6 +82,7 @@ class Guard:
         await self.app(scope, guarded_receive, guarded_send)
 
 
-async def refuse(send: Send, status: int, code: str, message: str, headers: dict | None = None) -> None:
-    response = errors.error_response(status, code, message, headers={"Connection": "close", **(headers or {})})
+async def refuse(send: Send, status: int, code: str, message: str, headers: dict | None = None, close: bool = True) -> None:
+    """Answer with the JSON error shape; `close` when the rest of the body is left unread."""
+    response = errors.error_response(status, code, message, headers={**({"Connection": "close"} if close else {}), **(headers or {})})
     await response({"type": "http"}, None, send)

@@ -9,7 +9,6 @@ documented 4xx (400, 413, 415) within --timeout seconds: no 5xx, no hang, no dro
 import argparse
 import asyncio
 import io
-import json
 import random
 import struct
 import time
@@ -19,6 +18,7 @@ import httpx
 from PIL import Image
 
 from bench.load import server
+from bench.report import verdict
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "voc" / "images"
 ALLOWED = {200, 400, 413, 415}
@@ -102,11 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     with server(args.port, 1, {}) as (base, _):
         result = asyncio.run(fuzz(base, args.count, args.concurrency, args.timeout, args.seed))
-    result["command"] = f"python -m bench.fuzz --count {args.count} --concurrency {args.concurrency} --seed {args.seed}"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
-    raise SystemExit(0 if result["passed"] else 1)
+    verdict(result, args.out, f"python -m bench.fuzz --count {args.count} --concurrency {args.concurrency} --seed {args.seed}")
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def _client_process(args: tuple) -> dict:
     return asyncio.run(_client(*args))
 
 
-async def _probe_health(base: str, stop: asyncio.Event) -> list[float]:
+async def probe_health(base: str, stop: asyncio.Event) -> list[float]:
     """GET /healthz every 100 ms while the load runs: the event loop must stay free."""
     times = []
     async with httpx.AsyncClient(timeout=10) as client:
@@ -86,6 +86,18 @@ async def _probe_health(base: str, stop: asyncio.Event) -> list[float]:
             await client.get(f"{base}/healthz")
             times.append(time.perf_counter() - begin)
             await asyncio.sleep(0.1)
+    return times
+
+
+def probe_health_for(base: str, seconds: float) -> list[float]:
+    """GET /healthz every 100 ms for `seconds` (run it in its own process, away from the load's event loop)."""
+    times, stop_at = [], time.monotonic() + seconds
+    with httpx.Client(timeout=10) as client:
+        while time.monotonic() < stop_at:
+            begin = time.perf_counter()
+            client.get(f"{base}/healthz")
+            times.append(time.perf_counter() - begin)
+            time.sleep(0.1)
     return times
 
 
@@ -109,7 +121,7 @@ def run_level(pool, base: str, route: str, bodies: list[bytes], concurrency: int
 
     async def with_probe() -> tuple[list[dict], list[float]]:
         stop = asyncio.Event()
-        probe = asyncio.create_task(_probe_health(base, stop))
+        probe = asyncio.create_task(probe_health(base, stop))
         results = await asyncio.to_thread(pool.map, _client_process, jobs, 1)
         stop.set()
         return results, await probe

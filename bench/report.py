@@ -1,4 +1,6 @@
-"""bench.json -> a Markdown page: machine, model-only table, HTTP table with the null endpoint beside."""
+"""bench.json -> a Markdown page; the pass/fail JSON of the reliability scripts."""
+import json
+from pathlib import Path
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
@@ -32,3 +34,12 @@ def markdown(report: dict) -> str:
                          "null images/s", "vs null", "statuses", "server's mean split (ms)"], rows)
         lines.append("")
     return "\n".join(lines)
+
+
+def verdict(result: dict, out: str, command: str) -> None:
+    """Write a reliability script's result (with its command) to `out`, print it, exit 0 only if it passed."""
+    result["command"] = command
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+    raise SystemExit(0 if result["passed"] else 1)

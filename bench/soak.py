@@ -9,7 +9,6 @@ answer alone (labels, and boxes within 1 px), and the server's resident memory g
 """
 import argparse
 import asyncio
-import json
 import random
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import httpx
 
 from bench.fuzz import FIXTURES
 from bench.load import server
+from bench.report import verdict
 
 ROUTE = "/v1/classify"
 
@@ -70,7 +70,8 @@ async def soak(base: str, pid: int, args) -> dict:
                 except httpx.HTTPError:
                     stats["dropped"] += 1
                     continue
-                stats["statuses"][str(r.status_code)] = stats["statuses"].get(str(r.status_code), 0) + 1
+                key = str(r.status_code) + (f" {r.json()['error']['code']}" if r.status_code >= 500 else "")
+                stats["statuses"][key] = stats["statuses"].get(key, 0) + 1
                 stats["bad" if is_bad else "good"] += 1
                 if not is_bad and (r.status_code != 200 or not same(signature(r.json()), alone[index])):
                     stats["mismatches"] += 1
@@ -105,12 +106,8 @@ def main() -> None:
     env = {"MASKWATCH_LOG_LEVEL": "warning"}
     with server(args.port, 1, env) as (base, proc):
         result = asyncio.run(soak(base, proc.pid, args))
-    result["command"] = (f"python -m bench.soak --minutes {args.minutes:g} --concurrency {args.concurrency} "
-                         f"--max-requests {args.max_requests}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
-    raise SystemExit(0 if result["passed"] else 1)
+    verdict(result, args.out, f"python -m bench.soak --minutes {args.minutes:g} --concurrency {args.concurrency} "
+                              f"--max-requests {args.max_requests}")
 
 
 if __name__ == "__main__":

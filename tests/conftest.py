@@ -60,3 +60,12 @@ def server():
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def wait_ready(client) -> None:
+    """Poll /readyz of a TestClient until the models are loaded."""
+    for _ in range(300):
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("service never became ready")

@@ -1,6 +1,5 @@
 import base64
 import io
-import time
 
 import cv2
 import numpy as np
@@ -10,17 +9,9 @@ from PIL import Image
 
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import VOC_DIR
+from tests.conftest import VOC_DIR, wait_ready
 
 FIXTURE = VOC_DIR / "images" / "maksssksksss760.png"
-
-
-def wait_ready(client: TestClient) -> None:
-    for _ in range(200):
-        if client.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError("service never became ready")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import ROOT, VOC_DIR, free_port
+from tests.conftest import ROOT, VOC_DIR, free_port, wait_ready
 
 FIXTURE = VOC_DIR / "images" / "maksssksksss145.png"
 IMAGES = sorted((VOC_DIR / "images").glob("*.png"))
@@ -25,14 +25,6 @@ IMAGES = sorted((VOC_DIR / "images").glob("*.png"))
 
 def upload(client, data: bytes = None, path="/v1/classify", **kwargs):
     return client.post(path, files={"image": ("f.png", data or FIXTURE.read_bytes(), "image/png")}, **kwargs)
-
-
-def wait_ready(client) -> None:
-    for _ in range(300):
-        if client.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError("service never became ready")
 
 
 @pytest.fixture(scope="module")
