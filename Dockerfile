@@ -17,6 +17,7 @@ USER maskwatch
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=4)"
-# Runs with a read-only root filesystem (HOME=/tmp, a tmpfs in docker-compose.yml). On SIGTERM uvicorn stops
+# Runs with a read-only root filesystem (HOME=/tmp, a tmpfs in docker-compose.yml); the workers' Prometheus
+# values meet in /tmp/metrics. On SIGTERM uvicorn stops
 # accepting, answers the requests in flight (up to 30 s), then exits.
-CMD ["sh", "-c", "exec uvicorn app.main:app --host 0.0.0.0 --port ${PORT} --workers ${WORKERS} --timeout-graceful-shutdown 30"]
+CMD ["sh", "-c", "rm -rf /tmp/metrics && mkdir /tmp/metrics && export PROMETHEUS_MULTIPROC_DIR=/tmp/metrics && exec uvicorn app.main:app --host 0.0.0.0 --port ${PORT} --workers ${WORKERS} --timeout-graceful-shutdown 30"]

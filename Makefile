@@ -12,11 +12,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+# Workers share their Prometheus values through .metrics/ (emptied at each start).
 run: $(VENV)/.installed
-	$(PY) -m uvicorn app.main:app --host $${HOST:-0.0.0.0} --port $${PORT:-8000} --workers $${WORKERS:-1} --timeout-graceful-shutdown 30
+	rm -rf .metrics && mkdir .metrics
+	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.metrics $(PY) -m uvicorn app.main:app --host $${HOST:-0.0.0.0} --port $${PORT:-8000} --workers $${WORKERS:-1} --timeout-graceful-shutdown 30
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .metrics

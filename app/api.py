@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__, metrics
 from app.auth import require_api_key, require_metrics_key
@@ -119,7 +119,7 @@ async def readyz(request: Request):
 
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_key)])
 async def prometheus_metrics():
-    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 router.include_router(v1)

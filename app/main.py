@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import __version__, errors, logs
+from app import __version__, errors, logs, metrics
 from app.api import router
 from app.auth import load_key_hashes
 from app.guard import Guard
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
                 await app.state.service.batcher.stop()
             executor.shutdown(wait=False, cancel_futures=True)
         pool.shutdown(wait=False, cancel_futures=True)
+        metrics.process_exited()
 
     app = FastAPI(title="MaskWatch", version=__version__, lifespan=lifespan,
                   description="Face-mask compliance: every face of an image, labelled with_mask, without_mask "

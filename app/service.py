@@ -55,7 +55,7 @@ class Service:
         batch = settings.batch_max_size or (16 if self.pipeline.device.type == "cuda" else 1)
         self.batcher = MicroBatcher(self._run_batch, executor, batch, settings.batch_max_wait_ms, settings.max_in_flight)
         self.pipeline.warm_up(batch)  # the first requests pay no lazy start-up
-        metrics.MODEL.info(self.model_info)
+        metrics.MODEL.labels(**self.model_info).set(1)
 
     @property
     def model_info(self) -> dict:

@@ -83,3 +83,36 @@ def test_a_real_prometheus_scrapes_the_latency_histogram(server, tmp_path):
         prom.terminate()
         prom.wait(timeout=20)
     assert value is not None and value >= 3
+
+
+def test_two_workers_report_their_metrics_together(tmp_path):
+    import os
+    import sys
+
+    port, shared = free_port(), tmp_path / "metrics"
+    shared.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared), "MASKWATCH_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--workers", "2"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = 0
+        for _ in range(600):  # both workers must be loaded: many ready answers in a row
+            try:
+                ready = ready + 1 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200 else 0
+            except httpx.TransportError:
+                ready = 0
+            if ready >= 20:
+                break
+            time.sleep(0.1)
+        image = (VOC_DIR / "images" / "maksssksksss44.png").read_bytes()
+        for _ in range(6):  # a fresh connection each: they land on either worker
+            assert httpx.post(f"{base}/v1/classify", files={"image": ("f.png", image)}, timeout=30).status_code == 200
+        pids = {p.name.split("_")[-1] for p in shared.glob("*.db")}
+        texts = [httpx.get(f"{base}/metrics", timeout=5).text for _ in range(6)]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert len(pids) >= 2  # both workers write there
+    assert all("maskwatch_images_processed_total 6.0" in text for text in texts)
+    assert all('maskwatch_model_info{classifier=' in text for text in texts)

@@ -118,8 +118,8 @@ def test_overload_gets_fast_503s_health_stays_up_and_it_recovers(tmp_path):
         proc.wait(30)
 
 
-def test_a_slow_upload_is_cut_off_and_logs_are_json_without_image_data(tmp_path):
-    proc, base, log = start_server(tmp_path, upload_timeout_s=1)
+def test_a_slow_upload_is_cut_off_and_logs_are_json_without_images_or_keys(tmp_path):
+    proc, base, log = start_server(tmp_path, upload_timeout_s=1, api_keys="sekret-key-123")
     try:
         port = int(base.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -131,7 +131,7 @@ def test_a_slow_upload_is_cut_off_and_logs_are_json_without_image_data(tmp_path)
             reply = reply.decode(errors="replace")
         assert reply.startswith("HTTP/1.1 408") and "upload_timeout" in reply and time.monotonic() - start < 5
         marker = b"SECRET-PIXELS-" * 10
-        r = httpx.post(f"{base}/v1/classify", headers={"X-Request-ID": "cam-7.frame-42"}, timeout=30,
+        r = httpx.post(f"{base}/v1/classify", headers={"X-Request-ID": "cam-7.frame-42", "X-API-Key": "sekret-key-123"}, timeout=30,
                        files={"image": ("f.png", FIXTURE.read_bytes() + marker)})
         assert r.status_code == 200 and r.headers["x-request-id"] == "cam-7.frame-42"
         assert len(httpx.get(f"{base}/healthz").headers["x-request-id"]) == 32  # made up when not given
@@ -145,7 +145,7 @@ def test_a_slow_upload_is_cut_off_and_logs_are_json_without_image_data(tmp_path)
     assert set(mine) == {"time", "level", "logger", "message", "request_id", "method", "route", "status", "bytes_in",
                          "bytes_out", "ms"}
     assert any(line["status"] == 408 for line in requests)
-    assert "SECRET-PIXELS" not in log.read_text()
+    assert "SECRET-PIXELS" not in log.read_text() and "sekret-key-123" not in log.read_text()
 
 
 def test_sigterm_during_load_answers_every_accepted_request(tmp_path):
