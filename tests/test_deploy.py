@@ -1,7 +1,9 @@
 """No Docker engine runs here: check the compose file, the Dockerfile and the Prometheus config instead,
 and scrape a real uvicorn server with a real Prometheus (Debian's `prometheus`, installed by .ci/run)."""
+import os
 import shutil
 import subprocess
+import sys
 import time
 import tomllib
 
@@ -86,9 +88,6 @@ def test_a_real_prometheus_scrapes_the_latency_histogram(server, tmp_path):
 
 
 def test_two_workers_report_their_metrics_together(tmp_path):
-    import os
-    import sys
-
     port, shared = free_port(), tmp_path / "metrics"
     shared.mkdir()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared), "MASKWATCH_LOG_LEVEL": "warning"}
