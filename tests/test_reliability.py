@@ -164,3 +164,10 @@ def test_sigterm_during_load_answers_every_accepted_request(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_request_past_its_deadline_gets_503():
+    with TestClient(create_app(Settings(request_timeout_s=0.001))) as client:
+        wait_ready(client)
+        r = upload(client)
+    assert (r.status_code, r.json()["error"]["code"], r.headers["retry-after"]) == (503, "deadline_exceeded", "1")
