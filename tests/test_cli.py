@@ -26,6 +26,15 @@ def test_evaluate_rejects_a_folder_without_annotations(tmp_path):
     assert result.returncode == 2 and "no annotations" in result.stderr
 
 
+def test_evaluate_pipeline_on_fixtures_and_detector_labels_need_a_three_class_detector(tmp_path):
+    result = run("training.evaluate", "--data", str(VOC_DIR), "--pipeline", "--out", str(tmp_path), "--examples", "1")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["labels"] == "classifier" and report["face_ap50"] > 0.8 and (tmp_path / "pr_curve.png").exists()
+    result = run("training.evaluate", "--data", str(VOC_DIR), "--pipeline", "--labels", "detector", "--out", str(tmp_path))
+    assert result.returncode == 2 and "--three-class" in result.stderr
+
+
 def test_classify_cli_prints_one_json_line_per_given_box(tmp_path):
     image = VOC_DIR / "images" / "maksssksksss1.png"
     result = run("models.classify", str(image), "--boxes", "[[10, 10, 50, 60], [100, 20, 140, 70]]", "--annotate", str(tmp_path / "a.png"))

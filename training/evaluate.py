@@ -11,6 +11,9 @@ class-agnostic face AP@0.5 and recall, recall by face size; writes a precision-r
 annotated examples to --out. `--detector haar|mtcnn` swaps in a baseline detector (see training/baselines.py).
 
     python -m training.evaluate --pipeline --part test --out results/pipeline
+
+With a three-class detector (`train_detector --three-class`), `--labels detector` scores its own labels and
+`--labels fused` averages them with the classifier's probabilities.
 """
 import argparse
 import json
@@ -23,6 +26,7 @@ import numpy as np
 from models.annotate import annotate
 from models.classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.labels import CLASSES, COLORS_BGR
+from models.detector import detect
 from models.pipeline import DEFAULT_DETECTOR, Face, MaskPipeline
 from training.data import DEFAULT_DATA
 from training.detection_metrics import evaluate_detections, pr_curve
@@ -52,6 +56,21 @@ def pipeline_predictions(detections: list[tuple], classifier: MaskClassifier, im
         boxes, det = boxes[keep], det[keep]
         probs = classifier.predict_boxes(rgb, boxes)
         out.append((boxes, probs.argmax(1) if len(probs) else np.zeros(0, int), det * probs.max(1, initial=0), probs, det))
+    return out
+
+
+def detector_label_predictions(pipeline: MaskPipeline, classifier: MaskClassifier | None, images: list[VOCImage]) -> list[tuple]:
+    """Like `pipeline_predictions`, labels from a three-class detector; with `classifier`, probabilities averaged."""
+    out = []
+    for im in images:
+        rgb = im.load_rgb()
+        found = detect(pipeline.detector, [rgb], pipeline.device)[0]
+        keep = found["scores"].numpy() >= EVAL_MIN_SCORE
+        boxes, labels, det = (found[k].numpy()[keep] for k in ("boxes", "labels", "scores"))
+        probs = np.eye(len(CLASSES))[labels]
+        if classifier is not None:
+            probs = (probs + classifier.predict_boxes(rgb, boxes)) / 2
+        out.append((boxes, probs.argmax(1), det * probs.max(1, initial=0), probs, det))
     return out
 
 
@@ -102,6 +121,8 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16 on CUDA, as the service's MASKWATCH_PRECISION")
     parser.add_argument("--scale", type=int, help="detector short side (default: the one in the weights)")
+    parser.add_argument("--labels", choices=("classifier", "detector", "fused"), default="classifier",
+                        help="a three-class detector's own labels, or averaged with the classifier's probabilities")
     parser.add_argument("--score-floor", type=float, help="detector's lowest kept score (default: the weights' 0.05)")
     parser.add_argument("--batch", type=int, default=1, help="detect this many images per batch, as the service's micro-batches")
     args = parser.parse_args()
@@ -129,7 +150,13 @@ def main() -> int:
         from training import baselines
         detect_fn = baselines.haar_detector() if args.detector == "haar" else baselines.mtcnn_detector(args.device)
         detections, report["detector"] = [detect_fn(im.load_rgb()) for im in images], args.detector
-    preds = pipeline_predictions(detections, classifier, images)
+    if args.labels == "classifier":
+        preds = pipeline_predictions(detections, classifier, images)
+    elif pipeline is None or pipeline.detector_spec.num_classes != len(CLASSES):
+        parser.error("--labels detector|fused needs our detector trained with --three-class")
+    else:
+        preds = detector_label_predictions(pipeline, classifier if args.labels == "fused" else None, images)
+    report["labels"] = args.labels
     metrics = evaluate_detections([(im.boxes, im.labels) for im in images], [p[:3] for p in preds], len(CLASSES), CLASSES)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -98,8 +98,11 @@ def main() -> None:
         model = build_detector(spec, pretrained_backbone=not (args.resume or args.init)).to(device)
     except OSError as err:
         parser.error(f"ImageNet MobileNetV2 weights are not in the torch hub cache ({err}); run python -m training.fetch_weights")
-    if args.init:
-        model.load_state_dict(read_weights(args.init, DETECTOR_FORMAT)[1])
+    if args.init:  # every tensor whose shape fits: a one-class detector starts a three-class one but its class head
+        own = model.state_dict()
+        fitting = {k: v for k, v in read_weights(args.init, DETECTOR_FORMAT)[1].items() if own[k].shape == v.shape}
+        model.load_state_dict(fitting, strict=False)
+        print(f"initialised {len(fitting)} of {len(own)} tensors from {args.init}")
     model = model.to(memory_format=torch.channels_last)
     model.transform.min_size = cfg.scales  # GeneralizedRCNNTransform picks one at random per batch in training
     params = [p for p in model.parameters() if p.requires_grad]
@@ -118,6 +121,7 @@ def main() -> None:
         sched.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
         start_epoch, history, best_ap, elapsed = state["epoch"] + 1, state["history"], state["best_ap"], state["elapsed"]
+    best_by = "map50" if spec.num_classes > 1 else "face_ap50"  # the checkpoint kept is the best on val by this
     print(f"training FCOS-MobileNetV2 ({spec.num_classes} class(es)) on {len(train)} images, device {device}")
 
     for epoch in range(start_epoch, cfg.epochs + 1):
@@ -145,8 +149,8 @@ def main() -> None:
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             metrics = evaluate(model, val, spec.num_classes, device)
             record.update(val_face_ap50=metrics["face_ap50"], val_map50=metrics["map50"])
-            if metrics["face_ap50"] > best_ap:
-                best_ap = metrics["face_ap50"]
+            if metrics[best_by] > best_ap:
+                best_ap = metrics[best_by]
                 save_detector(out / "detector.pt", model, dataclasses.replace(spec, meta={"epoch": epoch, "val": metrics}))
         model.transform.min_size = cfg.scales
         elapsed += time.perf_counter() - t0
@@ -158,7 +162,7 @@ def main() -> None:
                     "elapsed": elapsed}, out / "last.pt.tmp")
         (out / "last.pt.tmp").replace(out / "last.pt")
     (out / "history.json").write_text(json.dumps(history, indent=1))
-    print(f"done in {elapsed / 60:.1f} min; best val face AP@0.5 {best_ap:.4f}; weights: {out / 'detector.pt'}")
+    print(f"done in {elapsed / 60:.1f} min; best val {best_by} {best_ap:.4f}; weights: {out / 'detector.pt'}")
 
 
 if __name__ == "__main__":
