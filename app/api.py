@@ -46,11 +46,16 @@ def parse_faces(faces: str | None, settings: Settings) -> list | None:
     return boxes
 
 
-async def process(image: UploadFile, faces: str | None, min_confidence: float | None, annotate: bool,
-                  service: Service, settings: Settings):
+async def read_upload(image: UploadFile, settings: Settings) -> bytes:
     data = await image.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise APIError(413, "upload_too_large", f"the image is over the limit of {settings.max_upload_bytes} bytes")
+    return data
+
+
+async def process(image: UploadFile, faces: str | None, min_confidence: float | None, annotate: bool,
+                  service: Service, settings: Settings):
+    data = await read_upload(image, settings)
     try:
         async with asyncio.timeout(settings.request_timeout_s):
             return await service.run(data, parse_faces(faces, settings), min_confidence, annotate)
@@ -88,9 +93,7 @@ async def null(request: Request, image: ImageField, settings: Settings = Depends
     """The upload and decode path of /v1/classify without the model: the HTTP baseline for benchmarks."""
     if not settings.null_endpoint:
         raise APIError(404, "not_found", "Not Found")
-    data = await image.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise APIError(413, "upload_too_large", f"the image is over the limit of {settings.max_upload_bytes} bytes")
+    data = await read_upload(image, settings)
     rgb = await asyncio.get_running_loop().run_in_executor(request.app.state.cpu_pool, decode_image, data, settings.max_pixels)
     return {"image": {"width": rgb.shape[1], "height": rgb.shape[0]}, "faces": []}
 
