@@ -28,7 +28,7 @@ def pick_device(name: str) -> str:
 
 def model_thread() -> ThreadPoolExecutor:
     """The one thread that ever calls torch: a second calling thread gets its own OpenMP team, and two teams
-    spinning on few cores made CPU inference 1.5-2x slower (measured on the 2-core dev machine)."""
+    spinning on few cores made CPU inference 1.4-1.7x slower (`python -m bench.speedups`)."""
     return ThreadPoolExecutor(1, thread_name_prefix="model")
 
 

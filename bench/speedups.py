@@ -1,0 +1,87 @@
+"""Re-measure the CPU speed-ups quoted in BENCHMARKS.md, each before and after, on the same images.
+
+    python -m bench.speedups [--data VOC_DIR] [--runs 40]
+
+1. torch called from the main thread only vs also from a second thread (a second OpenMP team);
+2. flip test-time augmentation as two forward passes vs one pass over both views;
+3. detector score floor 0.05 (the weights') vs 0.1 (the service's), val part: time and face AP.
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from bench.__main__ import FIXTURE
+from models.crops import to_tensor
+from models.pipeline import Job, MaskPipeline
+from training.data import DEFAULT_DATA
+from training.detection_metrics import evaluate_detections
+from training.splits import SPLIT_FILES, load_split
+from training.voc import read_voc
+
+
+def median_ms(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times[2:]), 1)
+
+
+def threads(pipeline: MaskPipeline, images: list, runs: int) -> dict:
+    one_image = lambda: [pipeline.run([Job(rgb)]) for rgb in images]  # noqa: E731
+    main = median_ms(one_image, runs) / len(images)
+    with ThreadPoolExecutor(1) as other:  # a second calling thread gets its own OpenMP team
+        second = other.submit(median_ms, one_image, runs).result() / len(images)
+    return {"main_thread_only_ms": round(main, 1), "in_a_second_thread_ms": round(second, 1),
+            "main_thread_again_ms": round(median_ms(one_image, runs) / len(images), 1)}
+
+
+@torch.inference_mode()
+def flip_tta(pipeline: MaskPipeline, images: list, runs: int) -> dict:
+    rgb = images[0]
+    boxes = pipeline.faces(rgb)[0]
+    x = to_tensor(pipeline.classifier.crops(rgb, boxes)).contiguous(memory_format=torch.channels_last)
+    model = pipeline.classifier.model
+    return {"faces": len(boxes), "two_passes_ms": median_ms(lambda: (model(x) + model(x.flip(3))) / 2, runs),
+            "one_pass_ms": median_ms(lambda: model(torch.cat([x, x.flip(3)])), runs)}
+
+
+def score_floor(pipeline: MaskPipeline, data: str) -> dict:
+    wanted = set(load_split(SPLIT_FILES["image"])["val"])
+    voc = [im for im in read_voc(data) if im.stem in wanted]
+    rgbs = [im.load_rgb() for im in voc]
+    out = {}
+    for floor in (0.05, 0.1):
+        pipeline.detector.score_thresh = floor
+        [pipeline.detect(rgb) for rgb in rgbs]  # warm every shape
+        start, preds = time.perf_counter(), []
+        for rgb in rgbs:
+            boxes, scores = pipeline.detect(rgb)
+            preds.append((boxes, np.zeros(len(boxes), int), scores))
+        ms = (time.perf_counter() - start) * 1000 / len(rgbs)
+        ap = evaluate_detections([(im.boxes, np.zeros(len(im.boxes), int)) for im in voc], preds, 1)["face_ap50"]
+        out[str(floor)] = {"detect_mean_ms": round(ms, 1), "val_face_ap50": round(ap, 4)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=DEFAULT_DATA, help="VOC folder with the image split's val part")
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # as the service does
+    pipeline = MaskPipeline(scale=528)
+    fixtures = [im.load_rgb() for im in read_voc(FIXTURE)]
+    print(json.dumps({"threads": threads(pipeline, fixtures, args.runs), "flip_tta": flip_tta(pipeline, fixtures, args.runs),
+                      "score_floor": score_floor(pipeline, args.data)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
