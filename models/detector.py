@@ -14,6 +14,7 @@ from torchvision.models.detection import FCOS
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.fcos import FCOSHead
+from torchvision.ops import boxes as box_ops
 from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
@@ -40,7 +41,36 @@ class DetectorSpec:
     meta: dict = field(default_factory=dict)
 
 
-def build_detector(spec: DetectorSpec, pretrained_backbone: bool = False, trainable_from: int = 4) -> FCOS:
+class FaceFCOS(FCOS):
+    """FCOS that returns faces: each location scored by its best class and suppressed across classes, so one face
+    is one box, with the detector's normalised per-class scores kept as `class_scores` (N, C). torchvision's FCOS
+    suppresses per class, which can return one face under two labels. With one class the two are the same."""
+
+    def postprocess_detections(self, head_outputs: dict[str, list[torch.Tensor]], anchors: list[list[torch.Tensor]],
+                               image_shapes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+        detections = []
+        for index, (image_anchors, image_shape) in enumerate(zip(anchors, image_shapes)):
+            levels = zip(head_outputs["bbox_regression"], head_outputs["cls_logits"], head_outputs["bbox_ctrness"], image_anchors)
+            found = [self._level_detections(reg[index], logits[index], ctr[index], level_anchors, image_shape)
+                     for reg, logits, ctr, level_anchors in levels]
+            boxes, scores, class_scores = (torch.cat(parts) for parts in zip(*found))
+            keep = box_ops.nms(boxes, scores, self.nms_thresh)[:self.detections_per_img]
+            detections.append({"boxes": boxes[keep], "scores": scores[keep], "labels": class_scores[keep].argmax(1),
+                               "class_scores": class_scores[keep]})
+        return detections
+
+    def _level_detections(self, regression: torch.Tensor, logits: torch.Tensor, ctrness: torch.Tensor,
+                          anchors: torch.Tensor, image_shape: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+        probs = torch.sigmoid(logits)
+        scores = torch.sqrt(probs.max(1).values * torch.sigmoid(ctrness[:, 0]))
+        idxs = torch.where(scores > self.score_thresh)[0]
+        scores, order = scores[idxs].topk(min(len(idxs), self.topk_candidates))
+        idxs = idxs[order]
+        boxes = box_ops.clip_boxes_to_image(self.box_coder.decode(regression[idxs], anchors[idxs]), image_shape)
+        return boxes, scores, probs[idxs] / probs[idxs].sum(1, keepdim=True)
+
+
+def build_detector(spec: DetectorSpec, pretrained_backbone: bool = False, trainable_from: int = 4) -> FaceFCOS:
     """FCOS with a MobileNetV2-FPN backbone; blocks before `trainable_from` stay frozen."""
     weights = MobileNet_V2_Weights.IMAGENET1K_V1 if pretrained_backbone else None
     features = mobilenet_v2(weights=weights, norm_layer=misc_nn_ops.FrozenBatchNorm2d).features[:max(spec.levels) + 1]
@@ -53,7 +83,7 @@ def build_detector(spec: DetectorSpec, pretrained_backbone: bool = False, traina
     # FCOS reads an anchor's size as its level's stride (torchvision's convention).
     anchors = AnchorGenerator(sizes=tuple((s,) for s in strides + [2 * strides[-1]]), aspect_ratios=((1.0,),) * (len(strides) + 1))
     head = FCOSHead(spec.fpn_channels, anchors.num_anchors_per_location()[0], spec.num_classes, spec.head_convs)
-    return FCOS(backbone, spec.num_classes, min_size=spec.min_size, max_size=spec.max_size, anchor_generator=anchors,
+    return FaceFCOS(backbone, spec.num_classes, min_size=spec.min_size, max_size=spec.max_size, anchor_generator=anchors,
                 head=head, score_thresh=spec.score_thresh, nms_thresh=spec.nms_thresh,
                 detections_per_img=spec.detections_per_img, topk_candidates=1000)
 
@@ -93,7 +123,7 @@ def save_detector(path: str | Path, model: nn.Module, spec: DetectorSpec, half: 
     write_weights(path, FORMAT, asdict(spec), model, half)
 
 
-def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple[FCOS, DetectorSpec, str]:
+def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple[FaceFCOS, DetectorSpec, str]:
     """Rebuild the detector in eval mode, BatchNorm folded; returns it with its spec and the file's sha256."""
     fields, state = read_weights(path, FORMAT)
     fields["levels"] = tuple(fields["levels"])
@@ -111,7 +141,7 @@ def image_tensor(rgb, device: str | torch.device = "cpu") -> torch.Tensor:
 
 
 @torch.inference_mode()
-def detect(model: FCOS, images: list, device: str | torch.device = "cpu") -> list[dict[str, torch.Tensor]]:
+def detect(model: FaceFCOS, images: list, device: str | torch.device = "cpu") -> list[dict[str, torch.Tensor]]:
     """Run the detector on uint8 RGB images; boxes come back in each image's own pixel coordinates."""
     model.eval()
     return [{k: v.cpu() for k, v in out.items()} for out in model([image_tensor(im, device) for im in images])]

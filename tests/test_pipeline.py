@@ -74,3 +74,32 @@ def test_to_rgb_shapes():
     assert to_rgb(np.zeros((4, 5), np.uint8)).shape == (4, 5, 3)
     assert to_rgb(np.zeros((4, 5, 2), np.uint8)).shape == (4, 5, 3)
     assert to_rgb(np.full((2, 2, 3), 65535, np.uint16)).max() == 255
+
+
+def test_three_class_detector_returns_one_box_per_face():
+    """Suppression is across classes: no two kept boxes overlap past the NMS threshold, whatever their labels."""
+    import torch
+
+    from models.detector import DetectorSpec, build_detector, detect
+
+    torch.manual_seed(0)
+    spec = DetectorSpec(num_classes=3, min_size=128, max_size=160, score_thresh=0.0)
+    model = build_detector(spec)
+    found = detect(model, [np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)])[0]
+    boxes, scores = found["boxes"], found["class_scores"]
+    assert len(boxes) > 10 and len(set(found["labels"].tolist())) > 1
+    real = boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])].numpy()  # an untrained head makes some empty
+    assert len(real) > 10 and (_iou(real, real) - np.eye(len(real))).max() <= spec.nms_thresh + 1e-6
+    assert torch.allclose(scores.sum(1), torch.ones(len(scores)))
+    assert torch.equal(found["labels"], scores.argmax(1))
+
+
+def test_fuse_is_a_normalised_geometric_mean():
+    from training.evaluate import fuse
+
+    detector = np.array([[0.8, 0.1, 0.1], [1 / 3, 1 / 3, 1 / 3]])
+    classifier = np.array([[0.2, 0.2, 0.6], [0.1, 0.3, 0.6]])
+    fused = fuse(detector, classifier)
+    assert np.allclose(fused.sum(1), 1)
+    assert np.allclose(fused[1], np.sqrt(classifier[1]) / np.sqrt(classifier[1]).sum())  # a flat detector defers
+    assert fused[0].argmax() == 0 and fused[0, 2] > fused[0, 1]

@@ -34,8 +34,10 @@ def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfi
     def logits(idx):
         return predict_logits(result.model, to_tensor(table.crops(idx, cfg.input_size, cfg.margin)), cfg.flip_tta).numpy()
 
-    temperature, bias = calibrate(logits(val_idx), table.labels[val_idx], table.labels[train_idx], logit_bias)
+    val_logits = logits(val_idx)
+    temperature, bias = calibrate(val_logits, table.labels[val_idx], table.labels[train_idx], logit_bias)
     return {"test_idx": test_idx, "logits": logits(test_idx), "temperature": temperature, "bias": bias,
+            "val_labels": table.labels[val_idx], "val_probs": calibrated_probs(val_logits, temperature, bias),
             "best_epoch": result.best_epoch, "seconds": result.seconds}
 
 
@@ -45,14 +47,16 @@ def main() -> None:
     parser.add_argument("--preset", default="maskwatch", choices=sorted(PRESETS))
     parser.add_argument("--input-size", type=int)
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--margin", type=float)
+    parser.add_argument("--class-weights", choices=("none", "sqrt", "inverse"))
     parser.add_argument("--no-flip-tta", action="store_true")
     parser.add_argument("--logit-bias", action="store_true", help="also fit an ACA logit bias per fold (on its validation part)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="results/crossval")
     args = parser.parse_args()
     cfg = TrainConfig(**PRESETS[args.preset])
-    cfg = dataclasses.replace(cfg, input_size=args.input_size or cfg.input_size, epochs=args.epochs or cfg.epochs,
-                              flip_tta=cfg.flip_tta and not args.no_flip_tta)
+    overrides = {k: getattr(args, k) for k in ("input_size", "epochs", "margin", "class_weights") if getattr(args, k) is not None}
+    cfg = dataclasses.replace(cfg, **overrides, flip_tta=cfg.flip_tta and not args.no_flip_tta)
     device = pick_device(args.device)
     voc = read_voc(args.data)
     table = FaceTable.from_voc(voc)
@@ -72,7 +76,8 @@ def main() -> None:
     report = {"recipe": dataclasses.asdict(cfg), "device": str(device), "minutes": (time.perf_counter() - start) / 60,
               "temperatures": [r["temperature"] for r in results], "biases": [r["bias"].tolist() for r in results],
               "best_epochs": [r["best_epoch"] for r in results],
-              "pooled": summarize(y, final), "pooled_temperature_only": summarize(y, temp_only),
+              "pooled": summarize(y, final),
+              "validation": summarize(np.concatenate([r["val_labels"] for r in results]), np.concatenate([r["val_probs"] for r in results])), "pooled_temperature_only": summarize(y, temp_only),
               "pooled_uncalibrated": summarize(y, calibrated_probs(raw))}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,7 +85,7 @@ def main() -> None:
     plot_confusion(report["pooled"]["confusion_matrix"], out / "confusion_matrix.png", "5-fold image-level CV, pooled")
     p = report["pooled"]
     print(json.dumps({k: p[k] for k in ("n", "acc_with_mask", "acc_without_mask", "acc_mask_worn_incorrectly", "aca", "ece")}, indent=1))
-    for name in ("pooled_uncalibrated", "pooled_temperature_only"):
+    for name in ("validation", "pooled_uncalibrated", "pooled_temperature_only"):
         print(name, {k: round(report[name][k], 4) for k in ("aca", "acc_mask_worn_incorrectly", "ece")})
 
 

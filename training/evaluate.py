@@ -12,8 +12,8 @@ annotated examples to --out. `--detector haar|mtcnn` swaps in a baseline detecto
 
     python -m training.evaluate --pipeline --part test --out results/pipeline
 
-With a three-class detector (`train_detector --three-class`), `--labels detector` scores its own labels and
-`--labels fused` averages them with the classifier's probabilities.
+With a three-class detector (`train_detector --three-class`), `--labels detector` scores its own class scores and
+`--labels fused` their geometric mean with the classifier's probabilities.
 """
 import argparse
 import json
@@ -59,17 +59,23 @@ def pipeline_predictions(detections: list[tuple], classifier: MaskClassifier, im
     return out
 
 
+def fuse(detector_scores: np.ndarray, classifier_probs: np.ndarray) -> np.ndarray:
+    """Geometric mean of the detector's and the classifier's class distributions, renormalised (chosen on val over
+    the arithmetic mean and the detector's one-hot label: results/detector/three_class.md)."""
+    mean = np.sqrt(detector_scores * classifier_probs)
+    return mean / np.maximum(mean.sum(1, keepdims=True), 1e-12)
+
+
 def detector_label_predictions(pipeline: MaskPipeline, classifier: MaskClassifier | None, images: list[VOCImage]) -> list[tuple]:
-    """Like `pipeline_predictions`, labels from a three-class detector; with `classifier`, probabilities averaged."""
+    """Like `pipeline_predictions`, labels from a three-class detector's class scores; with `classifier`, fused."""
     out = []
     for im in images:
         rgb = im.load_rgb()
         found = detect(pipeline.detector, [rgb], pipeline.device)[0]
         keep = found["scores"].numpy() >= EVAL_MIN_SCORE
-        boxes, labels, det = (found[k].numpy()[keep] for k in ("boxes", "labels", "scores"))
-        probs = np.eye(len(CLASSES))[labels]
+        boxes, probs, det = (found[k].numpy()[keep] for k in ("boxes", "class_scores", "scores"))
         if classifier is not None:
-            probs = (probs + classifier.predict_boxes(rgb, boxes)) / 2
+            probs = fuse(probs, classifier.predict_boxes(rgb, boxes))
         out.append((boxes, probs.argmax(1), det * probs.max(1, initial=0), probs, det))
     return out
 
@@ -122,7 +128,7 @@ def main() -> int:
     parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16 on CUDA, as the service's MASKWATCH_PRECISION")
     parser.add_argument("--scale", type=int, help="detector short side (default: the one in the weights)")
     parser.add_argument("--labels", choices=("classifier", "detector", "fused"), default="classifier",
-                        help="a three-class detector's own labels, or averaged with the classifier's probabilities")
+                        help="a three-class detector's own class scores, or fused with the classifier's probabilities")
     parser.add_argument("--score-floor", type=float, help="detector's lowest kept score (default: the weights' 0.05)")
     parser.add_argument("--batch", type=int, default=1, help="detect this many images per batch, as the service's micro-batches")
     args = parser.parse_args()
