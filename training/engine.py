@@ -45,9 +45,9 @@ PRESETS: dict[str, dict] = {
     # The paper's recipe (Section 6): 35x35 crops, Adam 1e-5, L2 1e-2, batch 128, weighted CE.
     "paper": {},
     # MaskWatch's recipe, chosen on validation data (see models/weights/CLASSIFIER_CARD.md).
-    "maskwatch": dict(arch="mobilenet_v2", pretrained=True, input_size=56, margin=0.15, epochs=20, lr=1e-3,
+    "maskwatch": dict(arch="mobilenet_v2", pretrained=True, input_size=80, margin=0.15, epochs=20, lr=1e-3,
                       weight_decay=1e-4, batch_size=64, optimizer="adamw", schedule="cosine",
-                      class_weights="sqrt", label_smoothing=0.05, augment=True, flip_tta=True),
+                      class_weights="sqrt", label_smoothing=0.05, augment=True, flip_tta=False),
 }
 
 

@@ -19,14 +19,17 @@ from training.metrics import summarize
 from training.splits import part_indices
 from training.voc import read_voc
 
+# Run against the preset as it was then (56 px, flip TTA); the preset is now 80 px without TTA
+# (results/crossval_recipes/), so each candidate spells those out.
+TTA = dict(flip_tta=True)
 CANDIDATES: dict[str, dict] = {
-    "mnv2-64": dict(input_size=64),
-    "mnv2-56": {},
-    "mnv2-48": dict(input_size=48),
-    "mnv2-56-margin0": dict(input_size=56, margin=0.0),
-    "mnv2-56-inverse-w": dict(input_size=56, class_weights="inverse"),
-    "mnv2-56-no-aug": dict(input_size=56, augment=False),
-    "custom-bn-56-aug": dict(arch="custom_relu_bn", pretrained=False, input_size=56, epochs=40),
+    "mnv2-64": dict(input_size=64, **TTA),
+    "mnv2-56": dict(input_size=56, **TTA),
+    "mnv2-48": dict(input_size=48, **TTA),
+    "mnv2-56-margin0": dict(input_size=56, margin=0.0, **TTA),
+    "mnv2-56-inverse-w": dict(input_size=56, class_weights="inverse", **TTA),
+    "mnv2-56-no-aug": dict(input_size=56, augment=False, **TTA),
+    "custom-bn-56-aug": dict(arch="custom_relu_bn", pretrained=False, input_size=56, epochs=40, **TTA),
 }
 
 
