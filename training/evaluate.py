@@ -66,16 +66,23 @@ def fuse(detector_scores: np.ndarray, classifier_probs: np.ndarray) -> np.ndarra
     return mean / np.maximum(mean.sum(1, keepdims=True), 1e-12)
 
 
-def detector_label_predictions(pipeline: MaskPipeline, classifier: MaskClassifier | None, images: list[VOCImage]) -> list[tuple]:
-    """Like `pipeline_predictions`, labels from a three-class detector's class scores; with `classifier`, fused."""
+def three_class_outputs(pipeline: MaskPipeline, images: list[VOCImage]) -> list[tuple]:
+    """Per image, a three-class detector's (boxes, detection scores, class scores) and the classifier's probabilities."""
     out = []
     for im in images:
         rgb = im.load_rgb()
         found = detect(pipeline.detector, [rgb], pipeline.device)[0]
         keep = found["scores"].numpy() >= EVAL_MIN_SCORE
-        boxes, probs, det = (found[k].numpy()[keep] for k in ("boxes", "class_scores", "scores"))
-        if classifier is not None:
-            probs = fuse(probs, classifier.predict_boxes(rgb, boxes))
+        boxes, det, class_scores = (found[k].numpy()[keep] for k in ("boxes", "scores", "class_scores"))
+        out.append((boxes, det, class_scores, pipeline.classifier.predict_boxes(rgb, boxes)))
+    return out
+
+
+def detector_label_predictions(pipeline: MaskPipeline, images: list[VOCImage], fused: bool) -> list[tuple]:
+    """Like `pipeline_predictions`, labels from a three-class detector's class scores; `fused` with the classifier's."""
+    out = []
+    for boxes, det, class_scores, classifier_probs in three_class_outputs(pipeline, images):
+        probs = fuse(class_scores, classifier_probs) if fused else class_scores
         out.append((boxes, probs.argmax(1), det * probs.max(1, initial=0), probs, det))
     return out
 
@@ -161,7 +168,7 @@ def main() -> int:
     elif pipeline is None or pipeline.detector_spec.num_classes != len(CLASSES):
         parser.error("--labels detector|fused needs our detector trained with --three-class")
     else:
-        preds = detector_label_predictions(pipeline, classifier if args.labels == "fused" else None, images)
+        preds = detector_label_predictions(pipeline, images, args.labels == "fused")
     report["labels"] = args.labels
     metrics = evaluate_detections([(im.boxes, im.labels) for im in images], [p[:3] for p in preds], len(CLASSES), CLASSES)
     out = Path(args.out)

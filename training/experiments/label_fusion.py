@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.detector import detect
 from models.labels import CLASSES
 from models.pipeline import MaskPipeline
 from training.data import DEFAULT_DATA
 from training.detection_metrics import evaluate_detections
-from training.evaluate import EVAL_MIN_SCORE, fuse
+from training.evaluate import fuse, three_class_outputs
 from training.splits import PARTS, SPLIT_FILES, load_split
 from training.voc import read_voc
 
@@ -43,13 +42,7 @@ def main() -> None:
     pipeline = MaskPipeline(args.detector_weights, scale=args.scale, score_floor=args.score_floor)
     if pipeline.detector_spec.num_classes != len(CLASSES):
         parser.error("--detector-weights must be a three-class detector")
-    found = []
-    for im in images:
-        rgb = im.load_rgb()
-        out = detect(pipeline.detector, [rgb])[0]
-        keep = out["scores"].numpy() >= EVAL_MIN_SCORE
-        boxes, det, class_scores = (out[k].numpy()[keep] for k in ("boxes", "scores", "class_scores"))
-        found.append((boxes, det, class_scores, pipeline.classifier.predict_boxes(rgb, boxes)))
+    found = three_class_outputs(pipeline, images)
     rows = [f"{args.part} part, {len(images)} images, short side {pipeline.detector_spec.min_size}, "
             f"score floor {pipeline.detector.score_thresh}, detector `{args.detector_weights}`", "",
             "| labels from | mAP@0.5 | " + " | ".join(f"AP {c}" for c in CLASSES) + " | face AP@0.5 | COCO mAP |",
