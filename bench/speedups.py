@@ -4,7 +4,8 @@
 
 1. torch called from the main thread only vs also from a second thread (a second OpenMP team);
 2. flip test-time augmentation as two forward passes vs one pass over both views;
-3. detector score floor 0.05 (the weights') vs 0.1 (the service's), val part: time and face AP.
+3. the classifier with its BatchNorm layers as trained vs folded into the convolutions (what it serves);
+4. detector score floor 0.05 (the weights') vs 0.1 (the service's), val part: time and face AP.
 """
 import argparse
 import json
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from bench.__main__ import FIXTURE
+from models.checkpoint import load_checkpoint
 from models.crops import to_tensor
 from models.pipeline import Job, MaskPipeline
 from training.data import DEFAULT_DATA
@@ -53,6 +55,16 @@ def flip_tta(pipeline: MaskPipeline, images: list, runs: int) -> dict:
             "one_pass_ms": median_ms(lambda: model(torch.cat([x, x.flip(3)])), runs)}
 
 
+@torch.inference_mode()
+def classifier_batchnorm(pipeline: MaskPipeline, faces: int, runs: int) -> dict:
+    size = pipeline.classifier.spec.input_size
+    x = torch.randn(faces, 3, size, size).contiguous(memory_format=torch.channels_last)
+    trained = load_checkpoint(pipeline.classifier.weights, "cpu")[0].to(memory_format=torch.channels_last)
+    folded = pipeline.classifier.model
+    return {"faces": faces, "batchnorm_ms": median_ms(lambda: trained(x), runs), "folded_ms": median_ms(lambda: folded(x), runs),
+            "max_abs_logit_difference": float((trained(x) - folded(x)).abs().max())}
+
+
 def score_floor(pipeline: MaskPipeline, data: str) -> dict:
     wanted = set(load_split(SPLIT_FILES["image"])["val"])
     voc = [im for im in read_voc(data) if im.stem in wanted]
@@ -75,11 +87,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=DEFAULT_DATA, help="VOC folder with the image split's val part")
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--faces", type=int, default=16, help="faces per classifier batch in the BatchNorm comparison")
     args = parser.parse_args()
     torch.set_num_threads(len(os.sched_getaffinity(0)))  # as the service does
     pipeline = MaskPipeline(scale=528)
     fixtures = [im.load_rgb() for im in read_voc(FIXTURE)]
     print(json.dumps({"threads": threads(pipeline, fixtures, args.runs), "flip_tta": flip_tta(pipeline, fixtures, args.runs),
+                      "classifier_batchnorm": classifier_batchnorm(pipeline, args.faces, 10 * args.runs),
                       "score_floor": score_floor(pipeline, args.data)}, indent=1))
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from models.checkpoint import ClassifierSpec, load_checkpoint, save_checkpoint
-from models.classifier import MaskClassifier
+from models.classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.classifiers import ARCHITECTURES, build_classifier
 from training.engine import TrainConfig, fit
 from training.faces import FaceTable
@@ -60,3 +60,27 @@ def test_exported_crops_equal_the_crops_from_images(voc_images, tmp_path):
     np.testing.assert_array_equal(compact.crops(idx, 35, 0.0), table.crops(table.select_images([voc_images[1].stem]), 35, 0.0))
     with pytest.raises(ValueError, match="only crops"):
         compact.crops(idx, 56, 0.15)
+
+
+def test_served_classifier_folds_batchnorm_without_changing_outputs():
+    classifier = MaskClassifier()
+    trained, spec = load_checkpoint(DEFAULT_WEIGHTS)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in trained.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in classifier.model.modules())
+    x = torch.randn(5, 3, spec.input_size, spec.input_size)
+    with torch.no_grad():
+        torch.testing.assert_close(classifier.model(x), trained(x), atol=1e-4, rtol=1e-4)
+
+
+def test_fit_keeps_the_best_or_the_last_epoch(voc_images):
+    table = FaceTable.from_voc(voc_images)
+    idx = np.arange(len(table.labels))
+    cfg = TrainConfig(arch="custom_relu_bn", epochs=3, lr=1e-2, batch_size=8, keep="last")
+    result = fit(table, idx, idx, cfg, torch.device("cpu"), progress=False)
+    assert set(result.states) == {"best", "last"}
+    for name, tensor in result.model.state_dict().items():
+        torch.testing.assert_close(tensor, result.states["last"][name])
+    losses = [h["val_loss"] for h in result.history]
+    assert result.best_epoch == 1 + int(np.argmin(losses))
+    with pytest.raises(ValueError, match="unknown keep"):
+        fit(table, idx, idx, TrainConfig(arch="custom_relu_bn", epochs=1, keep="median"), torch.device("cpu"), progress=False)

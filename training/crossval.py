@@ -5,6 +5,11 @@
 Every face is tested exactly once, by the model of the fold that held its image out. Inside each
 fold, 10% of the training images are set aside as validation data for early saving, the softmax
 temperature and (with --logit-bias) the logit bias; the fold's test images are used for nothing but the pooled predictions.
+
+Besides the recipe as configured, each fold also scores its other variants at no training cost: the
+best-validation-loss and the last epoch's weights, each with and without flip TTA ("variants" in the
+report). predictions.npz keeps every variant's temperature-scaled probabilities, validation and test,
+so that ensembles of recipes can be scored afterwards (training.experiments.ensembles).
 """
 import argparse
 import dataclasses
@@ -18,10 +23,12 @@ from models.crops import to_tensor
 from training.data import DEFAULT_DATA
 from training.engine import PRESETS, TrainConfig, fit, pick_device, predict_logits
 from training.faces import FaceTable
-from training.metrics import calibrate, calibrated_probs, summarize
+from training.metrics import calibrate, calibrated_probs, fit_temperature, summarize
 from training.plots import plot_confusion
 from training.splits import FOLDS_FILE, image_split, load_split
 from training.voc import read_voc
+
+VARIANTS = {f"{keep}{'_tta' if tta else ''}": (keep, tta) for keep in ("best", "last") for tta in (False, True)}
 
 
 def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfig, fold: int, device, logit_bias: bool) -> dict:
@@ -30,15 +37,40 @@ def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfi
     train_idx, val_idx = table.select_images(inner["train"]), table.select_images(inner["val"])
     test_idx = table.select_images(test_stems)
     result = fit(table, train_idx, val_idx, cfg, device, progress=False)
+    x_val, x_test = (to_tensor(table.crops(idx, cfg.input_size, cfg.margin)) for idx in (val_idx, test_idx))
+    y_val = table.labels[val_idx]
 
-    def logits(idx):
-        return predict_logits(result.model, to_tensor(table.crops(idx, cfg.input_size, cfg.margin)), cfg.flip_tta).numpy()
+    variants = {}
+    for name, (keep, tta) in VARIANTS.items():
+        result.model.load_state_dict(result.states[keep])
+        val_logits, test_logits = (predict_logits(result.model, x, tta).numpy() for x in (x_val, x_test))
+        t = fit_temperature(val_logits, y_val)
+        variants[name] = {"val_logits": val_logits, "val_probs": calibrated_probs(val_logits, t),
+                          "test_logits": test_logits, "test_probs": calibrated_probs(test_logits, t)}
+    chosen = variants[f"{cfg.keep}{'_tta' if cfg.flip_tta else ''}"]
+    temperature, bias = calibrate(chosen["val_logits"], y_val, table.labels[train_idx], logit_bias)
+    return {"test_idx": test_idx, "logits": chosen["test_logits"], "temperature": temperature, "bias": bias,
+            "val_labels": y_val, "val_probs": calibrated_probs(chosen["val_logits"], temperature, bias),
+            "variants": variants, "best_epoch": result.best_epoch, "seconds": result.seconds}
 
-    val_logits = logits(val_idx)
-    temperature, bias = calibrate(val_logits, table.labels[val_idx], table.labels[train_idx], logit_bias)
-    return {"test_idx": test_idx, "logits": logits(test_idx), "temperature": temperature, "bias": bias,
-            "val_labels": table.labels[val_idx], "val_probs": calibrated_probs(val_logits, temperature, bias),
-            "best_epoch": result.best_epoch, "seconds": result.seconds}
+
+def save_predictions(path: Path, table: FaceTable, results: list[dict]) -> None:
+    """Every variant's pooled test and validation probabilities, faces in the report's pooled order."""
+    arrays = {"test_idx": np.concatenate([r["test_idx"] for r in results]),
+              "test_fold": np.concatenate([np.full(len(r["test_idx"]), k) for k, r in enumerate(results)]),
+              "val_labels": np.concatenate([r["val_labels"] for r in results])}
+    arrays["test_labels"] = table.labels[arrays["test_idx"]]
+    for name in VARIANTS:
+        for part in ("test", "val"):
+            arrays[f"{name}_{part}"] = np.concatenate([r["variants"][name][f"{part}_probs"] for r in results])
+    np.savez_compressed(path, **arrays)
+
+
+def variant_summaries(y_test: np.ndarray, results: list[dict]) -> dict:
+    y_val = np.concatenate([r["val_labels"] for r in results])
+    pooled = lambda name, part: np.concatenate([r["variants"][name][f"{part}_probs"] for r in results])  # noqa: E731
+    return {name: {"validation": summarize(y_val, pooled(name, "val")), "pooled": summarize(y_test, pooled(name, "test"))}
+            for name in VARIANTS}
 
 
 def main() -> None:
@@ -48,14 +80,16 @@ def main() -> None:
     parser.add_argument("--input-size", type=int)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--margin", type=float)
+    parser.add_argument("--seed", type=int)
     parser.add_argument("--class-weights", choices=("none", "sqrt", "inverse"))
+    parser.add_argument("--keep", choices=("best", "last"), help="weights kept: lowest validation loss or last epoch")
     parser.add_argument("--no-flip-tta", action="store_true")
     parser.add_argument("--logit-bias", action="store_true", help="also fit an ACA logit bias per fold (on its validation part)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="results/crossval")
     args = parser.parse_args()
     cfg = TrainConfig(**PRESETS[args.preset])
-    overrides = {k: getattr(args, k) for k in ("input_size", "epochs", "margin", "class_weights") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ("input_size", "epochs", "margin", "seed", "class_weights", "keep") if getattr(args, k) is not None}
     cfg = dataclasses.replace(cfg, **overrides, flip_tta=cfg.flip_tta and not args.no_flip_tta)
     device = pick_device(args.device)
     voc = read_voc(args.data)
@@ -78,15 +112,19 @@ def main() -> None:
               "best_epochs": [r["best_epoch"] for r in results],
               "pooled": summarize(y, final),
               "validation": summarize(np.concatenate([r["val_labels"] for r in results]), np.concatenate([r["val_probs"] for r in results])), "pooled_temperature_only": summarize(y, temp_only),
-              "pooled_uncalibrated": summarize(y, calibrated_probs(raw))}
+              "pooled_uncalibrated": summarize(y, calibrated_probs(raw)),
+              "variants": variant_summaries(y, results)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "crossval.json").write_text(json.dumps(report, indent=1))
+    save_predictions(out / "predictions.npz", table, results)
     plot_confusion(report["pooled"]["confusion_matrix"], out / "confusion_matrix.png", "5-fold image-level CV, pooled")
     p = report["pooled"]
     print(json.dumps({k: p[k] for k in ("n", "acc_with_mask", "acc_without_mask", "acc_mask_worn_incorrectly", "aca", "ece")}, indent=1))
     for name in ("validation", "pooled_uncalibrated", "pooled_temperature_only"):
         print(name, {k: round(report[name][k], 4) for k in ("aca", "acc_mask_worn_incorrectly", "ece")})
+    for name, v in report["variants"].items():
+        print(f"variant {name}: val ACA {v['validation']['aca']:.4f}, CV ACA {v['pooled']['aca']:.4f}, incorrect {v['pooled']['acc_mask_worn_incorrectly']:.4f}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ class TrainConfig:
     augment: bool = False
     jitter: float = 0.1
     flip_tta: bool = False
+    keep: str = "best"  # the weights returned: "best" (lowest validation loss, the paper's) or "last" epoch's
     seed: int = 0
 
     def resolved_epochs(self) -> int:
@@ -111,11 +112,14 @@ class FitResult:
     best_epoch: int
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    states: dict[str, dict] = field(default_factory=dict)  # "best" and "last" weights, to compare both
 
 
 def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: TrainConfig,
         device: torch.device, progress: bool = True) -> FitResult:
-    """Train `cfg.arch` on `train_idx`, keeping the weights of the epoch with the lowest validation loss."""
+    """Train `cfg.arch` on `train_idx`; returns the weights `cfg.keep` names (by default the lowest validation loss)."""
+    if cfg.keep not in ("best", "last"):
+        raise ValueError(f"unknown keep {cfg.keep!r}: best or last")
     torch.manual_seed(cfg.seed)
     torch.backends.cudnn.benchmark = device.type == "cuda"
     rng = np.random.default_rng(cfg.seed)
@@ -160,5 +164,6 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
         if progress:
             tqdm.write(f"epoch {epoch:3d}/{epochs}  train_loss {total / len(order):.4f}  val_loss {val_loss:.4f}"
                        + ("  *" if best_epoch == epoch else ""))
-    model.load_state_dict(best)
-    return FitResult(model.eval(), best_epoch, history, time.perf_counter() - start)
+    states = {"best": best, "last": copy.deepcopy(model.state_dict())}
+    model.load_state_dict(states[cfg.keep])
+    return FitResult(model.eval(), best_epoch, history, time.perf_counter() - start, states)
