@@ -5,7 +5,7 @@ import torch
 from models.checkpoint import ClassifierSpec, load_checkpoint, save_checkpoint
 from models.classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.classifiers import ARCHITECTURES, build_classifier
-from training.engine import TrainConfig, fit
+from training.engine import TrainConfig, augment_batch, fit
 from training.faces import FaceTable
 
 
@@ -84,3 +84,15 @@ def test_fit_keeps_the_best_or_the_last_epoch(voc_images):
     assert result.best_epoch == 1 + int(np.argmin(losses))
     with pytest.raises(ValueError, match="unknown keep"):
         fit(table, idx, idx, TrainConfig(arch="custom_relu_bn", epochs=1, keep="median"), torch.device("cpu"), progress=False)
+
+
+def test_augmentation_rotates_and_lowers_resolution_reproducibly():
+    x = torch.randn(6, 3, 32, 32)
+    plain = augment_batch(x.clone(), torch.Generator().manual_seed(0))
+    strong = augment_batch(x.clone(), torch.Generator().manual_seed(0), rotate=20, lowres=1.0)
+    again = augment_batch(x.clone(), torch.Generator().manual_seed(0), rotate=20, lowres=1.0)
+    assert strong.shape == x.shape
+    torch.testing.assert_close(strong, again)
+    assert not torch.allclose(strong, plain)
+    # a low-resolution view has lost high frequencies: neighbouring pixels differ less than in noise
+    assert (strong[..., 1:] - strong[..., :-1]).abs().mean() < 0.5 * (plain[..., 1:] - plain[..., :-1]).abs().mean()

@@ -82,6 +82,8 @@ def main() -> None:
     parser.add_argument("--margin", type=float)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--class-weights", choices=("none", "sqrt", "inverse"))
+    parser.add_argument("--rotate", type=float, help="augmentation: rotation up to this many degrees")
+    parser.add_argument("--lowres", type=float, help="augmentation: share of crops shown at a lower resolution")
     parser.add_argument("--keep", choices=("best", "last"), help="weights kept: lowest validation loss or last epoch")
     parser.add_argument("--no-flip-tta", action="store_true")
     parser.add_argument("--logit-bias", action="store_true", help="also fit an ACA logit bias per fold (on its validation part)")
@@ -89,7 +91,7 @@ def main() -> None:
     parser.add_argument("--out", default="results/crossval")
     args = parser.parse_args()
     cfg = TrainConfig(**PRESETS[args.preset])
-    overrides = {k: getattr(args, k) for k in ("input_size", "epochs", "margin", "seed", "class_weights", "keep") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ("input_size", "epochs", "margin", "seed", "class_weights", "rotate", "lowres", "keep") if getattr(args, k) is not None}
     cfg = dataclasses.replace(cfg, **overrides, flip_tta=cfg.flip_tta and not args.no_flip_tta)
     device = pick_device(args.device)
     voc = read_voc(args.data)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from models.classifiers import build_classifier
@@ -34,6 +35,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     augment: bool = False
     jitter: float = 0.1
+    rotate: float = 0.0  # with augment: random rotation up to this many degrees
+    lowres: float = 0.0  # with augment: share of crops shown at a random lower resolution, as small faces look
     flip_tta: bool = False
     keep: str = "best"  # the weights returned: "best" (lowest validation loss, the paper's) or "last" epoch's
     seed: int = 0
@@ -72,11 +75,24 @@ def class_weights(labels: np.ndarray, mode: str) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random horizontal flip and brightness/contrast jitter, per sample, on normalised tensors."""
+def augment_batch(x: torch.Tensor, gen: torch.Generator, rotate: float = 0.0, lowres: float = 0.0) -> torch.Tensor:
+    """Per sample: horizontal flip, brightness/contrast jitter, optional rotation and low-resolution views."""
     n = x.shape[0]
     flip = torch.rand(n, generator=gen) < 0.5
     x = torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
+    if rotate > 0:
+        angle = torch.deg2rad((torch.rand(n, generator=gen) * 2 - 1) * rotate)
+        cos, sin, zero = angle.cos(), angle.sin(), torch.zeros(n)
+        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+        x = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), padding_mode="border", align_corners=False)
+    if lowres > 0:
+        # big faces seen through a small face's few pixels: most test faces are under 24 px
+        chosen = torch.rand(n, generator=gen) < lowres
+        sides = torch.randint(10, 33, (n,), generator=gen)
+        for side in sides[chosen].unique().tolist():
+            rows = chosen & (sides == side)
+            small = F.interpolate(x[rows], size=(side, side), mode="area")
+            x[rows] = F.interpolate(small, size=x.shape[2:], mode="bilinear", align_corners=False)
     gain = 1 + (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.4
     shift = (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.4
     return x * gain + shift
@@ -140,7 +156,7 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         if cfg.augment:
-            x_train = _augment(to_tensor(table.crops(train_idx, cfg.input_size, cfg.margin, cfg.jitter, rng)), gen).to(device)
+            x_train = augment_batch(to_tensor(table.crops(train_idx, cfg.input_size, cfg.margin, cfg.jitter, rng)), gen, cfg.rotate, cfg.lowres).to(device)
         else:
             x_train = x_fixed
         model.train()

@@ -26,7 +26,7 @@ from training.voc import read_voc
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
     cfg = TrainConfig(**PRESETS[args.preset])
-    overrides = {k: getattr(args, k) for k in ("arch", "epochs", "lr", "seed", "input_size", "margin", "pretrained")}
+    overrides = {k: getattr(args, k) for k in ("arch", "epochs", "lr", "seed", "input_size", "margin", "pretrained", "rotate", "lowres")}
     return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--input-size", type=int)
     parser.add_argument("--margin", type=float)
+    parser.add_argument("--rotate", type=float, help="augmentation: rotation up to this many degrees")
+    parser.add_argument("--lowres", type=float, help="augmentation: share of crops shown at a lower resolution")
     parser.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
                         help="start from ImageNet weights (torch hub cache)")
     parser.add_argument("--calibrate", action="store_true", help="fit a softmax temperature on the validation part")
