@@ -86,7 +86,7 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, rotate: float = 0.0, lo
         theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
         x = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), padding_mode="border", align_corners=False)
     if lowres > 0:
-        # big faces seen through a small face's few pixels: most test faces are under 24 px
+        # big faces seen through a small face's few pixels: half the faces here are under 24 px
         chosen = torch.rand(n, generator=gen) < lowres
         sides = torch.randint(10, 33, (n,), generator=gen)
         for side in sides[chosen].unique().tolist():
