@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from models.classifier import DEFAULT_WEIGHTS as DEFAULT_CLASSIFIER
+from models.allocator import keep_freed_memory
 from models.classifier import MaskClassifier
 from models.detector import HalfBackbone, detect, load_detector
 
@@ -62,6 +63,7 @@ class MaskPipeline:
                  device: str | torch.device = "cpu", min_score: float = 0.3, max_faces: int = 300, half: bool = False,
                  scale: int | None = None, score_floor: float | None = None):
         self.device = torch.device(device)
+        self.reuses_memory = self.device.type == "cpu" and keep_freed_memory()  # see models/allocator.py
         self.detector, self.detector_spec, sha = load_detector(detector_weights, self.device)
         self.detector_name = f"fcos_mobilenet_v2@{sha[:12]}"
         self.classifier = MaskClassifier(classifier_weights, self.device, half)

@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from models.allocator import keep_freed_memory
 from models.classifiers import build_classifier
 from models.crops import to_tensor
 from training.faces import FaceTable
@@ -136,6 +137,7 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
     """Train `cfg.arch` on `train_idx`; returns the weights `cfg.keep` names (by default the lowest validation loss)."""
     if cfg.keep not in ("best", "last"):
         raise ValueError(f"unknown keep {cfg.keep!r}: best or last")
+    keep_freed_memory()  # faster CPU steps: see models/allocator.py
     torch.manual_seed(cfg.seed)
     torch.backends.cudnn.benchmark = device.type == "cuda"
     rng = np.random.default_rng(cfg.seed)

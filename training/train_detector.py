@@ -21,6 +21,7 @@ import torch
 from torchvision.transforms import v2
 from tqdm import tqdm
 
+from models.allocator import keep_freed_memory
 from models.checkpoint import read_weights
 from models.detector import FORMAT as DETECTOR_FORMAT
 from models.detector import DetectorSpec, build_detector, detect, image_tensor, save_detector
@@ -87,6 +88,7 @@ def main() -> None:
                          three_class=args.three_class)
     spec = DetectorSpec(num_classes=3 if cfg.three_class else 1, min_size=args.min_size, max_size=args.max_size)
     device = pick_device(args.device)
+    keep_freed_memory()  # faster CPU steps: see models/allocator.py
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     split = load_split(SPLIT_FILES["image"])
