@@ -5,11 +5,15 @@
 1. torch called from the main thread only vs also from a second thread (a second OpenMP team);
 2. flip test-time augmentation as two forward passes vs one pass over both views;
 3. the classifier with its BatchNorm layers as trained vs folded into the convolutions (what it serves);
-4. detector score floor 0.05 (the weights') vs 0.1 (the service's), val part: time and face AP.
+4. detector score floor 0.05 (the weights') vs 0.1 (the service's), val part: time and face AP;
+5. glibc's default allocator settings vs large freed blocks kept for reuse (`models/allocator.py`), val part,
+   each in a fresh process: detection time and page faults per image at short sides 528 and 544.
 """
 import argparse
 import json
+import multiprocessing
 import os
+import resource
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +23,10 @@ import torch
 
 from bench.__main__ import FIXTURE
 from models.checkpoint import load_checkpoint
+from models.allocator import keep_freed_memory
 from models.crops import to_tensor
-from models.pipeline import Job, MaskPipeline
+from models.detector import detect, load_detector
+from models.pipeline import DEFAULT_DETECTOR, Job, MaskPipeline
 from training.data import DEFAULT_DATA
 from training.detection_metrics import evaluate_detections
 from training.splits import SPLIT_FILES, load_split
@@ -66,8 +72,7 @@ def classifier_batchnorm(pipeline: MaskPipeline, faces: int, runs: int) -> dict:
 
 
 def score_floor(pipeline: MaskPipeline, data: str) -> dict:
-    wanted = set(load_split(SPLIT_FILES["image"])["val"])
-    voc = [im for im in read_voc(data) if im.stem in wanted]
+    voc = val_images(data)
     rgbs = [im.load_rgb() for im in voc]
     out = {}
     for floor in (0.05, 0.1):
@@ -83,19 +88,49 @@ def score_floor(pipeline: MaskPipeline, data: str) -> dict:
     return out
 
 
+def val_images(data: str) -> list:
+    wanted = set(load_split(SPLIT_FILES["image"])["val"])
+    return [im for im in read_voc(data) if im.stem in wanted]
+
+
+def detect_per_image(reuse: bool, data: str) -> dict:
+    """Median detection ms and mean page faults per val image at two read scales; run in a fresh process."""
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    if reuse:
+        keep_freed_memory()
+    model = load_detector(DEFAULT_DETECTOR)[0]
+    rgbs = [im.load_rgb() for im in val_images(data)]
+    out = {}
+    for short in (528, 544):
+        model.transform.min_size, model.transform.max_size = (short,), short * 4 // 3
+        [detect(model, [rgb]) for rgb in rgbs]  # warm every shape
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        ms = median_ms(lambda: [detect(model, [rgb]) for rgb in rgbs], 3) / len(rgbs)
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / (3 * len(rgbs))
+        out[str(short)] = {"detect_ms": round(ms, 1), "page_faults": round(faults)}
+    return out
+
+
+def allocator(data: str) -> dict:
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:  # the setting is process-wide
+        default, reused = pool.starmap(detect_per_image, [(False, data), (True, data)], chunksize=1)
+    return {"glibc_default": default, "freed_blocks_reused": reused}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=DEFAULT_DATA, help="VOC folder with the image split's val part")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--faces", type=int, default=16, help="faces per classifier batch in the BatchNorm comparison")
     args = parser.parse_args()
+    reuse = allocator(args.data)  # first, in fresh processes: the pipeline below turns the setting on in this one
     torch.set_num_threads(len(os.sched_getaffinity(0)))  # as the service does
     pipeline = MaskPipeline(scale=528)
     fixtures = [im.load_rgb() for im in read_voc(FIXTURE)]
     batchnorm = classifier_batchnorm(pipeline, args.faces, 10 * args.runs)  # first: the thread test's second OpenMP team skews what follows
     print(json.dumps({"threads": threads(pipeline, fixtures, args.runs), "flip_tta": flip_tta(pipeline, fixtures, args.runs),
                       "classifier_batchnorm": batchnorm,
-                      "score_floor": score_floor(pipeline, args.data)}, indent=1))
+                      "score_floor": score_floor(pipeline, args.data), "allocator": reuse}, indent=1))
 
 
 if __name__ == "__main__":
