@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from bench.__main__ import FIXTURE
-from models.checkpoint import load_checkpoint
 from models.allocator import keep_freed_memory
+from models.checkpoint import load_checkpoint
 from models.crops import to_tensor
 from models.detector import detect, load_detector
 from models.pipeline import DEFAULT_DETECTOR, Job, MaskPipeline

@@ -4,8 +4,8 @@ glibc serves every allocation over 32 MiB with a fresh mmap and unmaps it on fre
 544 x 704 page-faults its largest activations back in: ~6,000 faults per image at the weights' scale, detect
 50.7 -> 40.9 ms median on the test part with this on; a backbone pass at 544 x 704 59 -> 23 ms; training
 steps 20% (classifier) to 40% (detector) faster. Served from the heap and never trimmed, the same memory is
-reused call after call. The cost: the process keeps its peak heap, which the detector's bounded input size
-bounds (RSS after 1,454 images including 4000 x 3000 ones: 1.63 GB, 1.56 GB without).
+reused call after call. The cost: the process keeps its peak heap, bounded by the detector's maximum input
+size (RSS after 1,454 images including a 4000 x 3000 one: 1.63 GB, 1.56 GB without; BENCHMARKS.md).
 """
 import ctypes
 import ctypes.util

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import torch
 
-from models.classifier import DEFAULT_WEIGHTS as DEFAULT_CLASSIFIER
 from models.allocator import keep_freed_memory
+from models.classifier import DEFAULT_WEIGHTS as DEFAULT_CLASSIFIER
 from models.classifier import MaskClassifier
 from models.detector import HalfBackbone, detect, load_detector
 
