@@ -6,7 +6,9 @@
 2. flip test-time augmentation as two forward passes vs one pass over both views;
 3. the classifier with its BatchNorm layers as trained vs folded into the convolutions (what it serves);
 4. detector score floor 0.05 (the weights') vs 0.1 (the service's), val part: time and face AP;
-5. glibc's default allocator settings vs large freed blocks kept for reuse (`models/allocator.py`), val part,
+5. torchvision's per-image FCOS post-processing vs FaceFCOS's whole-batch one, 16 val images in one batch:
+   time on this CPU and the count of torch ops (each one a kernel launch on a GPU) and host syncs;
+6. glibc's default allocator settings vs large freed blocks kept for reuse (`models/allocator.py`), val part,
    each in a fresh process: detection time and page faults per image at short sides 528 and 544.
 """
 import argparse
@@ -20,12 +22,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+from torch.profiler import profile
+from torchvision.models.detection import FCOS
 
 from bench.__main__ import FIXTURE
 from models.allocator import keep_freed_memory
 from models.checkpoint import load_checkpoint
 from models.crops import to_tensor
-from models.detector import detect, load_detector
+from models.detector import detect, head_outputs, image_tensor, load_detector
 from models.pipeline import DEFAULT_DETECTOR, Job, MaskPipeline
 from training.data import DEFAULT_DATA
 from training.detection_metrics import evaluate_detections
@@ -88,6 +92,22 @@ def score_floor(pipeline: MaskPipeline, data: str) -> dict:
     return out
 
 
+def op_counts(fn) -> dict:
+    with profile() as prof:
+        fn()
+    events = prof.key_averages()
+    return {"torch_ops": sum(e.count for e in events), "host_syncs": sum(e.count for e in events if e.key == "aten::nonzero")}
+
+
+@torch.inference_mode()
+def batched_postprocess(pipeline: MaskPipeline, data: str, runs: int, batch: int = 16) -> dict:
+    model = pipeline.detector
+    outputs = head_outputs(model, [image_tensor(im.load_rgb()) for im in val_images(data)[:batch]])
+    per_image, batched = (lambda: FCOS.postprocess_detections(model, *outputs)), (lambda: model.postprocess_detections(*outputs))
+    return {"images": batch, "per_image_ms": median_ms(per_image, runs), "batched_ms": median_ms(batched, runs),
+            "per_image_ops": op_counts(per_image), "batched_ops": op_counts(batched)}
+
+
 def val_images(data: str) -> list:
     wanted = set(load_split(SPLIT_FILES["image"])["val"])
     return [im for im in read_voc(data) if im.stem in wanted]
@@ -130,7 +150,8 @@ def main() -> None:
     batchnorm = classifier_batchnorm(pipeline, args.faces, 10 * args.runs)  # first: the thread test's second OpenMP team skews what follows
     print(json.dumps({"threads": threads(pipeline, fixtures, args.runs), "flip_tta": flip_tta(pipeline, fixtures, args.runs),
                       "classifier_batchnorm": batchnorm,
-                      "score_floor": score_floor(pipeline, args.data), "allocator": reuse}, indent=1))
+                      "score_floor": score_floor(pipeline, args.data),
+                      "batched_postprocess": batched_postprocess(pipeline, args.data, args.runs), "allocator": reuse}, indent=1))
 
 
 if __name__ == "__main__":

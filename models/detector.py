@@ -44,30 +44,53 @@ class DetectorSpec:
 class FaceFCOS(FCOS):
     """FCOS that returns faces: each location scored by its best class and suppressed across classes, so one face
     is one box, with the detector's normalised per-class scores kept as `class_scores` (N, C). torchvision's FCOS
-    suppresses per class, which can return one face under two labels. With one class the two are the same."""
+    suppresses per class, which can return one face under two labels. With one class the two are the same.
+
+    Post-processing runs on the whole batch at once (one top-k per level, one suppression, one host sync for
+    the candidates) rather than per image and level as torchvision's does: on a GPU each small op is a kernel launch, and each
+    `torch.where` a sync, which per image would cost more than the convolutions of a micro-batch.
+    """
 
     def postprocess_detections(self, head_outputs: dict[str, list[torch.Tensor]], anchors: list[list[torch.Tensor]],
                                image_shapes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
+        levels = zip(head_outputs["bbox_regression"], head_outputs["cls_logits"], head_outputs["bbox_ctrness"], anchors[0])
+        found = [self._level_candidates(*level) for level in levels]  # every image of a batch has the same anchors
+        boxes, scores, class_scores = (torch.cat(parts, 1) for parts in zip(*found))
+        limits = torch.tensor([[w, h, w, h] for h, w in image_shapes], dtype=boxes.dtype, device=boxes.device)
+        boxes = torch.minimum(boxes.clamp(min=0), limits[:, None])
+        image, slot = torch.nonzero(scores > self.score_thresh, as_tuple=True)
+        boxes, scores, class_scores = boxes[image, slot], scores[image, slot], class_scores[image, slot]
+        keep = box_ops.batched_nms(boxes, scores, image, self.nms_thresh)  # best first; per image as suits the device
+        keep = keep[torch.sort(image[keep], stable=True).indices]  # grouped by image, best first within each
+        counts = torch.bincount(image[keep], minlength=len(image_shapes)).tolist()
         detections = []
-        for index, (image_anchors, image_shape) in enumerate(zip(anchors, image_shapes)):
-            levels = zip(head_outputs["bbox_regression"], head_outputs["cls_logits"], head_outputs["bbox_ctrness"], image_anchors)
-            found = [self._level_detections(reg[index], logits[index], ctr[index], level_anchors, image_shape)
-                     for reg, logits, ctr, level_anchors in levels]
-            boxes, scores, class_scores = (torch.cat(parts) for parts in zip(*found))
-            keep = box_ops.nms(boxes, scores, self.nms_thresh)[:self.detections_per_img]
-            detections.append({"boxes": boxes[keep], "scores": scores[keep], "labels": class_scores[keep].argmax(1),
-                               "class_scores": class_scores[keep]})
+        for mine in keep.split(counts):
+            mine = mine[:self.detections_per_img]
+            detections.append({"boxes": boxes[mine], "scores": scores[mine], "labels": class_scores[mine].argmax(1),
+                               "class_scores": class_scores[mine]})
         return detections
 
-    def _level_detections(self, regression: torch.Tensor, logits: torch.Tensor, ctrness: torch.Tensor,
-                          anchors: torch.Tensor, image_shape: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+    def _level_candidates(self, regression: torch.Tensor, logits: torch.Tensor, ctrness: torch.Tensor,
+                          anchors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One level's `topk_candidates` best locations per image: boxes (B, K, 4), scores (B, K), class scores (B, K, C)."""
         probs = torch.sigmoid(logits)
-        scores = torch.sqrt(probs.max(1).values * torch.sigmoid(ctrness[:, 0]))
-        idxs = torch.where(scores > self.score_thresh)[0]
-        scores, order = scores[idxs].topk(min(len(idxs), self.topk_candidates))
-        idxs = idxs[order]
-        boxes = box_ops.clip_boxes_to_image(self.box_coder.decode(regression[idxs], anchors[idxs]), image_shape)
-        return boxes, scores, probs[idxs] / probs[idxs].sum(1, keepdim=True)
+        scores = torch.sqrt(probs.max(2).values * torch.sigmoid(ctrness[..., 0]))
+        scores, idxs = scores.topk(min(scores.shape[1], self.topk_candidates), dim=1)
+        boxes = self.box_coder.decode(regression.gather(1, idxs[..., None].expand(-1, -1, 4)), anchors[idxs])
+        probs = probs.gather(1, idxs[..., None].expand(-1, -1, probs.shape[2]))
+        return boxes, scores, probs / probs.sum(2, keepdim=True)
+
+
+@torch.inference_mode()
+def head_outputs(model: FCOS, images: list[torch.Tensor]) -> tuple[dict, list, list]:
+    """What `FCOS.forward` hands its post-processing for these (3, H, W) images: head outputs and anchors split
+    per level, and the resized image sizes (to compare post-processors on the same input)."""
+    batch, _ = model.transform(images)
+    features = list(model.backbone(batch.tensors.contiguous(memory_format=torch.channels_last)).values())
+    sizes = [f.shape[2] * f.shape[3] for f in features]
+    head = {k: list(v.split(sizes, dim=1)) for k, v in model.head(features).items()}
+    anchors = [list(a.split(sizes)) for a in model.anchor_generator(batch, features)]
+    return head, anchors, batch.image_sizes
 
 
 def build_detector(spec: DetectorSpec, pretrained_backbone: bool = False, trainable_from: int = 4) -> FaceFCOS:
