@@ -1,11 +1,10 @@
 """Keep large freed blocks in the process instead of handing them back to the kernel (glibc only).
 
 glibc serves every allocation over 32 MiB with a fresh mmap and unmaps it on free, so each detector call at
-544 x 704 page-faults its largest activations back in: ~6,000 faults per image at the weights' scale, detect
-50.7 -> 40.9 ms median on the test part with this on; a backbone pass at 544 x 704 59 -> 23 ms; training
-steps 20% (classifier) to 40% (detector) faster. Served from the heap and never trimmed, the same memory is
-reused call after call. The cost: the process keeps its peak heap, bounded by the detector's maximum input
-size (RSS after 1,454 images including a 4000 x 3000 one: 1.63 GB, 1.56 GB without; BENCHMARKS.md).
+544 x 704 page-faulted its largest activation (37 MB) back in, thousands of faults per image. Served from the
+heap and never trimmed, the same memory is reused call after call: faster detection and training on CPU
+(measured by `python -m bench.speedups`, BENCHMARKS.md). The cost: the process keeps its peak heap, bounded
+by the detector's maximum input size.
 """
 import ctypes
 import ctypes.util
