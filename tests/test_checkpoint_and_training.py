@@ -5,7 +5,7 @@ import torch
 from models.checkpoint import ClassifierSpec, load_checkpoint, save_checkpoint
 from models.classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.classifiers import ARCHITECTURES, build_classifier
-from training.engine import TrainConfig, augment_batch, fit
+from training.engine import TrainConfig, augment_batch, class_weights, epoch_order, fit
 from training.faces import FaceTable
 
 
@@ -84,6 +84,26 @@ def test_fit_keeps_the_best_or_the_last_epoch(voc_images):
     assert result.best_epoch == 1 + int(np.argmin(losses))
     with pytest.raises(ValueError, match="unknown keep"):
         fit(table, idx, idx, TrainConfig(arch="custom_relu_bn", epochs=1, keep="median"), torch.device("cpu"), progress=False)
+
+
+def test_ema_keeps_an_average_of_the_trained_weights(voc_images):
+    table = FaceTable.from_voc(voc_images)
+    idx = np.arange(len(table.labels))
+    runs = {ema: fit(table, idx, idx, TrainConfig(arch="custom_relu_bn", epochs=2, lr=1e-2, batch_size=8, keep="last", ema=ema),
+                     torch.device("cpu"), progress=False).states["last"] for ema in (0.0, 1e-9, 0.9)}
+    for name, tensor in runs[0.0].items():
+        if tensor.is_floating_point():  # decay ~0: the average is the last step's weights
+            torch.testing.assert_close(runs[1e-9][name], tensor)
+    assert any(not torch.allclose(runs[0.9][n], t) for n, t in runs[0.0].items() if t.is_floating_point())
+
+
+def test_class_sampler_draws_rare_classes_by_their_weight():
+    labels = torch.tensor([0] * 900 + [1] * 90 + [2] * 10)
+    weights = class_weights(labels.numpy(), "inverse")
+    gen = torch.Generator().manual_seed(0)
+    assert sorted(epoch_order(labels, weights, "shuffle", gen).tolist()) == list(range(1000))
+    counts = torch.bincount(labels[epoch_order(labels, weights, "class", gen)], minlength=3)
+    assert counts.sum() == 1000 and all(abs(c - 333) < 60 for c in counts.tolist())  # inverse weights: balanced draws
 
 
 def test_augmentation_rotates_and_lowers_resolution_reproducibly():

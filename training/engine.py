@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import WeightedRandomSampler
 from tqdm import tqdm
 
 from models.allocator import keep_freed_memory
@@ -40,6 +42,8 @@ class TrainConfig:
     lowres: float = 0.0  # with augment: share of crops shown at a random lower resolution, as small faces look
     flip_tta: bool = False
     keep: str = "best"  # the weights returned: "best" (lowest validation loss, the paper's) or "last" epoch's
+    sampler: str = "shuffle"  # "class": draw faces in proportion to their class weight instead of weighting the loss
+    ema: float = 0.0  # > 0: validate and keep an exponential moving average of the weights, this decay per step
     seed: int = 0
 
     def resolved_epochs(self) -> int:
@@ -99,6 +103,13 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, rotate: float = 0.0, lo
     return x * gain + shift
 
 
+def epoch_order(labels: torch.Tensor, weights: torch.Tensor, sampler: str, gen: torch.Generator) -> torch.Tensor:
+    """One epoch's training rows: a shuffle, or for sampler "class" a draw with replacement, each row as likely as its class weight."""
+    if sampler == "class":
+        return torch.tensor(list(WeightedRandomSampler(weights[labels], len(labels), generator=gen)))
+    return torch.randperm(len(labels), generator=gen)
+
+
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -137,6 +148,8 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
     """Train `cfg.arch` on `train_idx`; returns the weights `cfg.keep` names (by default the lowest validation loss)."""
     if cfg.keep not in ("best", "last"):
         raise ValueError(f"unknown keep {cfg.keep!r}: best or last")
+    if cfg.sampler not in ("shuffle", "class"):
+        raise ValueError(f"unknown sampler {cfg.sampler!r}: shuffle or class")
     keep_freed_memory()  # faster CPU steps: see models/allocator.py
     torch.manual_seed(cfg.seed)
     torch.backends.cudnn.benchmark = device.type == "cuda"
@@ -144,9 +157,12 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
     gen = torch.Generator().manual_seed(cfg.seed)
     model = build_classifier(cfg.arch, cfg.pretrained).to(device)
     weights = class_weights(table.labels[train_idx], cfg.class_weights).to(device)
-    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=cfg.label_smoothing)
+    loss_fn = nn.CrossEntropyLoss(weight=None if cfg.sampler == "class" else weights, label_smoothing=cfg.label_smoothing)
     val_loss_fn = nn.CrossEntropyLoss(weight=weights)
     opt = _optimizer(model, cfg)
+    # an average along the trajectory is a cheap ensemble: nothing is added at inference
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema > 0 else None
+    kept = averaged.module if averaged else model
     epochs = cfg.resolved_epochs()
     steps = epochs * math.ceil(len(train_idx) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps, pct_start=0.1) if cfg.schedule == "cosine" else None
@@ -162,7 +178,7 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
         else:
             x_train = x_fixed
         model.train()
-        order = torch.randperm(len(train_idx), generator=gen)
+        order = epoch_order(y_train, weights.cpu(), cfg.sampler, gen)
         total, bar = 0.0, tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
         for i in bar:
             rows = order[i:i + cfg.batch_size]
@@ -173,15 +189,17 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
             opt.step()
             if sched:
                 sched.step()
+            if averaged:
+                averaged.update_parameters(model)
             total += loss.item() * len(rows)
             bar.set_postfix(train_loss=f"{loss.item():.4f}")
-        val_loss = val_loss_fn(predict_logits(model, x_val).to(device), y_val.to(device)).item()
+        val_loss = val_loss_fn(predict_logits(kept, x_val).to(device), y_val.to(device)).item()
         history.append({"epoch": epoch, "train_loss": total / len(order), "val_loss": val_loss})
         if val_loss < best_loss:
-            best, best_loss, best_epoch = copy.deepcopy(model.state_dict()), val_loss, epoch
+            best, best_loss, best_epoch = copy.deepcopy(kept.state_dict()), val_loss, epoch
         if progress:
             tqdm.write(f"epoch {epoch:3d}/{epochs}  train_loss {total / len(order):.4f}  val_loss {val_loss:.4f}"
                        + ("  *" if best_epoch == epoch else ""))
-    states = {"best": best, "last": copy.deepcopy(model.state_dict())}
-    model.load_state_dict(states[cfg.keep])
-    return FitResult(model.eval(), best_epoch, history, time.perf_counter() - start, states)
+    states = {"best": best, "last": copy.deepcopy(kept.state_dict())}
+    kept.load_state_dict(states[cfg.keep])
+    return FitResult(kept.eval(), best_epoch, history, time.perf_counter() - start, states)
