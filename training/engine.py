@@ -158,7 +158,7 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
     model = build_classifier(cfg.arch, cfg.pretrained).to(device)
     weights = class_weights(table.labels[train_idx], cfg.class_weights).to(device)
     loss_fn = nn.CrossEntropyLoss(weight=None if cfg.sampler == "class" else weights, label_smoothing=cfg.label_smoothing)
-    val_loss_fn = nn.CrossEntropyLoss(weight=weights)
+    val_loss_fn = nn.CrossEntropyLoss(weight=weights)  # weighted whatever the sampler: every recipe is kept by the same criterion
     opt = _optimizer(model, cfg)
     # an average along the trajectory is a cheap ensemble: nothing is added at inference
     averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema > 0 else None
