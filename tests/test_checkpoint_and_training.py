@@ -5,7 +5,7 @@ import torch
 from models.checkpoint import ClassifierSpec, load_checkpoint, save_checkpoint
 from models.classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.classifiers import ARCHITECTURES, build_classifier
-from training.engine import TrainConfig, augment_batch, class_weights, epoch_order, fit
+from training.engine import TrainConfig, augment_batch, batch_loss, class_weights, epoch_order, fit, param_groups
 from training.faces import FaceTable
 
 
@@ -104,6 +104,28 @@ def test_class_sampler_draws_rare_classes_by_their_weight():
     assert sorted(epoch_order(labels, weights, "shuffle", gen).tolist()) == list(range(1000))
     counts = torch.bincount(labels[epoch_order(labels, weights, "class", gen)], minlength=3)
     assert counts.sum() == 1000 and all(abs(c - 333) < 60 for c in counts.tolist())  # inverse weights: balanced draws
+
+
+def test_backbone_learns_at_a_fraction_of_the_heads_rate():
+    model = build_classifier("mobilenet_v2", pretrained=False)
+    body, head = param_groups(model, TrainConfig(lr=1e-3, backbone_lr=0.1))
+    assert {id(p) for p in head["params"]} == {id(p) for p in model.classifier.parameters()}
+    assert len(body["params"]) + len(head["params"]) == len(list(model.parameters()))
+    assert body["lr"] == pytest.approx(1e-4) and head["lr"] == 1e-3
+
+
+def test_mixup_loss_blends_the_two_labels():
+    model = torch.nn.Identity()  # logits = inputs: the blended loss is checkable by hand
+    x, y = torch.eye(3) * 5, torch.tensor([0, 1, 2])
+    loss_fn = torch.nn.CrossEntropyLoss()
+    plain = batch_loss(model, loss_fn, x, y, 0.0, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    assert plain == pytest.approx(loss_fn(x, y).item())
+    rng, gen = np.random.default_rng(1), torch.Generator().manual_seed(1)
+    lam, perm = float(np.random.default_rng(1).beta(0.4, 0.4)), torch.randperm(3, generator=torch.Generator().manual_seed(1))
+    mixed_x = lam * x + (1 - lam) * x[perm]
+    expected = lam * loss_fn(mixed_x, y) + (1 - lam) * loss_fn(mixed_x, y[perm])
+    assert batch_loss(model, loss_fn, x, y, 0.4, rng, gen).item() == pytest.approx(expected.item())
+    assert not torch.equal(perm, torch.arange(3))
 
 
 def test_augmentation_rotates_and_lowers_resolution_reproducibly():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.detection_metrics import coco_ap, evaluate_detections, match, voc_ap
+from training.detection_metrics import class_ap50, coco_ap, evaluate_detections, match, voc_ap
 
 BOX = np.array([[10, 10, 30, 30]], dtype=float)
 FAR = np.array([[100, 100, 120, 120]], dtype=float)
@@ -49,3 +49,13 @@ def test_evaluate_detections_per_class_and_sizes():
     assert m["face_ap50"] == pytest.approx(2 / 3) and m["face_recall50"] == pytest.approx(2 / 3)
     assert m["recall_by_size"]["<16px"] == {"faces": 1, "recall": 0.0}
     assert m["recall_by_size"]["16-32px"]["recall"] == 1.0
+
+
+def test_class_scores_rank_every_box_in_every_class():
+    gt = [(np.vstack([BOX, FAR]), np.array([2, 0]))]
+    pred = [(np.vstack([BOX, FAR]), np.array([0, 0]), np.array([0.6, 0.9]))]  # the rare face's top label is wrong
+    scores = [np.array([[0.6, 0.0, 0.4], [0.9, 0.05, 0.05]])]
+    assert evaluate_detections(gt, pred, 3, ("a", "b", "c"))["ap50"]["c"] == 0.0
+    by_score = class_ap50(gt, pred, scores, ("a", "b", "c"))
+    assert by_score["c"] == 1.0  # ranked first in its own class: found at full precision
+    assert by_score["a"] == 1.0 and np.isnan(by_score["b"])

@@ -87,13 +87,15 @@ def main() -> None:
     parser.add_argument("--keep", choices=("best", "last"), help="weights kept: lowest validation loss or last epoch")
     parser.add_argument("--sampler", choices=("shuffle", "class"), help="class: draw faces by class weight instead of weighting the loss")
     parser.add_argument("--ema", type=float, help="keep an exponential moving average of the weights with this decay per step")
+    parser.add_argument("--mixup", type=float, help="train on mixup pairs with this Beta(a, a) parameter")
+    parser.add_argument("--backbone-lr", type=float, help="learning rate of the pretrained layers as a fraction of the head's")
     parser.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, help="average each crop's logits with its mirror image's")
     parser.add_argument("--logit-bias", action="store_true", help="also fit an ACA logit bias per fold (on its validation part)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="results/crossval")
     args = parser.parse_args()
     cfg = TrainConfig(**PRESETS[args.preset])
-    overrides = {k: getattr(args, k) for k in ("input_size", "epochs", "margin", "seed", "class_weights", "rotate", "lowres", "keep", "sampler", "ema", "flip_tta") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ("input_size", "epochs", "margin", "seed", "class_weights", "rotate", "lowres", "keep", "sampler", "ema", "mixup", "backbone_lr", "flip_tta") if getattr(args, k) is not None}
     cfg = dataclasses.replace(cfg, **overrides)
     device = pick_device(args.device)
     voc = read_voc(args.data)

@@ -68,10 +68,25 @@ def coco_ap(tp: np.ndarray, n_gt: int) -> float:
     return float(np.mean([envelope[i] if i < len(envelope) else 0.0 for i in idx]))
 
 
-def _per_class(gt, pred, c):
+def _per_class(gt, pred, c, class_scores=None):
     gts = [b[l == c] for b, l in gt]
-    preds = [(b[l == c], s[l == c]) for b, l, s in pred]
+    if class_scores is None:
+        preds = [(b[l == c], s[l == c]) for b, l, s in pred]
+    else:
+        preds = [(b, scores[:, c]) for (b, _, _), scores in zip(pred, class_scores)]
     return gts, preds
+
+
+def class_ap50(gt: list[tuple[np.ndarray, np.ndarray]], pred: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+               class_scores: list[np.ndarray], class_names: tuple[str, ...]) -> dict[str, float]:
+    """VOC AP@0.5 per class with every box ranked in every class by its score for that class (class_scores: per
+    image (P, C)), as detectors that emit one box per class above a threshold are scored, instead of only its top label."""
+    out = {}
+    for c, name in enumerate(class_names):
+        gts, preds = _per_class(gt, pred, c, class_scores)
+        _, tp, n, _ = match(gts, preds, 0.5)
+        out[name] = voc_ap(tp, n)
+    return out
 
 
 def evaluate_detections(gt: list[tuple[np.ndarray, np.ndarray]], pred: list[tuple[np.ndarray, np.ndarray, np.ndarray]],

@@ -44,6 +44,8 @@ class TrainConfig:
     keep: str = "best"  # the weights returned: "best" (lowest validation loss, the paper's) or "last" epoch's
     sampler: str = "shuffle"  # "class": draw faces in proportion to their class weight instead of weighting the loss
     ema: float = 0.0  # > 0: validate and keep an exponential moving average of the weights, this decay per step
+    mixup: float = 0.0  # > 0: train on mixup pairs, mixing weight drawn from Beta(mixup, mixup)
+    backbone_lr: float = 1.0  # the pretrained layers learn at this fraction of lr, the new head at lr itself
     seed: int = 0
 
     def resolved_epochs(self) -> int:
@@ -110,12 +112,32 @@ def epoch_order(labels: torch.Tensor, weights: torch.Tensor, sampler: str, gen: 
     return torch.randperm(len(labels), generator=gen)
 
 
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """The last layer at `cfg.lr`, everything before it at `cfg.backbone_lr` times that."""
+    head = list(list(model.children())[-1].parameters())
+    head_ids = {id(p) for p in head}
+    body = [p for p in model.parameters() if id(p) not in head_ids]
+    return [{"params": body, "lr": cfg.lr * cfg.backbone_lr}, {"params": head, "lr": cfg.lr}]
+
+
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+
+
+def batch_loss(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor, mixup: float,
+               rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:
+    """The loss of one batch; with mixup, of the batch blended with a shuffled copy of itself, labels blended alike."""
+    if mixup <= 0:
+        return loss_fn(model(x).float(), y)
+    lam = float(rng.beta(mixup, mixup))
+    perm = torch.randperm(len(y), generator=gen).to(y.device)
+    logits = model(lam * x + (1 - lam) * x[perm]).float()
+    return lam * loss_fn(logits, y) + (1 - lam) * loss_fn(logits, y[perm])
 
 
 @torch.no_grad()
@@ -165,7 +187,7 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
     kept = averaged.module if averaged else model
     epochs = cfg.resolved_epochs()
     steps = epochs * math.ceil(len(train_idx) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps, pct_start=0.1) if cfg.schedule == "cosine" else None
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [g["lr"] for g in opt.param_groups], total_steps=steps, pct_start=0.1) if cfg.schedule == "cosine" else None
     y_train = torch.as_tensor(table.labels[train_idx])
     y_val = torch.as_tensor(table.labels[val_idx])
     x_val = to_tensor(table.crops(val_idx, cfg.input_size, cfg.margin))
@@ -183,7 +205,7 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
         for i in bar:
             rows = order[i:i + cfg.batch_size]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = loss_fn(model(x_train[rows]).float(), y_train[rows].to(device))
+                loss = batch_loss(model, loss_fn, x_train[rows], y_train[rows].to(device), cfg.mixup, rng, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -26,7 +26,7 @@ from training.voc import read_voc
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
     cfg = TrainConfig(**PRESETS[args.preset])
-    overrides = {k: getattr(args, k) for k in ("arch", "epochs", "lr", "seed", "input_size", "margin", "pretrained", "rotate", "lowres", "ema", "flip_tta")}
+    overrides = {k: getattr(args, k) for k in ("arch", "epochs", "lr", "seed", "input_size", "margin", "pretrained", "rotate", "lowres", "ema", "mixup", "backbone_lr", "flip_tta")}
     return dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--lowres", type=float, help="augmentation: share of crops shown at a lower resolution")
     parser.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, help="average each crop's logits with its mirror image's")
     parser.add_argument("--ema", type=float, help="keep an exponential moving average of the weights with this decay per step")
+    parser.add_argument("--mixup", type=float, help="train on mixup pairs with this Beta(a, a) parameter")
+    parser.add_argument("--backbone-lr", type=float, help="learning rate of the pretrained layers as a fraction of the head's")
     parser.add_argument("--pretrained", action=argparse.BooleanOptionalAction, default=None,
                         help="start from ImageNet weights (torch hub cache)")
     parser.add_argument("--calibrate", action="store_true", help="fit a softmax temperature on the validation part")
