@@ -56,6 +56,6 @@ def test_class_scores_rank_every_box_in_every_class():
     pred = [(np.vstack([BOX, FAR]), np.array([0, 0]), np.array([0.6, 0.9]))]  # the rare face's top label is wrong
     scores = [np.array([[0.6, 0.0, 0.4], [0.9, 0.05, 0.05]])]
     assert evaluate_detections(gt, pred, 3, ("a", "b", "c"))["ap50"]["c"] == 0.0
-    by_score = class_ap50(gt, pred, scores, ("a", "b", "c"))
+    by_score = class_ap50(gt, pred, ("a", "b", "c"), scores)
     assert by_score["c"] == 1.0  # ranked first in its own class: found at full precision
     assert by_score["a"] == 1.0 and np.isnan(by_score["b"])

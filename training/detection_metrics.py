@@ -78,9 +78,9 @@ def _per_class(gt, pred, c, class_scores=None):
 
 
 def class_ap50(gt: list[tuple[np.ndarray, np.ndarray]], pred: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-               class_scores: list[np.ndarray], class_names: tuple[str, ...]) -> dict[str, float]:
-    """VOC AP@0.5 per class with every box ranked in every class by its score for that class (class_scores: per
-    image (P, C)), as detectors that emit one box per class above a threshold are scored, instead of only its top label."""
+               class_names: tuple[str, ...], class_scores: list[np.ndarray] | None = None) -> dict[str, float]:
+    """VOC AP@0.5 per class: each box in its own label only, or with class_scores (per image (P, C)) every box
+    ranked in every class by its score for that class, as detectors that emit one box per class are scored."""
     out = {}
     for c, name in enumerate(class_names):
         gts, preds = _per_class(gt, pred, c, class_scores)
@@ -94,12 +94,11 @@ def evaluate_detections(gt: list[tuple[np.ndarray, np.ndarray]], pred: list[tupl
     """All the pipeline metrics: per-class AP@0.5 and mAP@0.5 (VOC), mAP@[.5:.95] (COCO 101-point),
     class-agnostic face AP@0.5 and recall, and recall by face size (sqrt of box area)."""
     names = class_names or tuple(str(c) for c in range(num_classes))
-    per_class = {}
+    per_class = class_ap50(gt, pred, names)
     coco = []
     for c in range(num_classes):
         gts, preds = _per_class(gt, pred, c)
-        _, tp, n, _ = match(gts, preds, 0.5)
-        per_class[names[c]] = voc_ap(tp, n)
+        n = sum(len(g) for g in gts)
         coco.append(np.nanmean([coco_ap(match(gts, preds, t)[1], n) for t in COCO_THRESHOLDS]))
     agnostic_gts = [b for b, _ in gt]
     agnostic_preds = [(b, s) for b, _, s in pred]

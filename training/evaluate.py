@@ -176,7 +176,7 @@ def main() -> int:
     gt = [(im.boxes, im.labels) for im in images]
     metrics = evaluate_detections(gt, [p[:3] for p in preds], len(CLASSES), CLASSES)
     # the service returns every face's three scores: ranking faces by any one of them is what this AP measures
-    metrics["ap50_class_scores"] = class_ap50(gt, [p[:3] for p in preds], [p[4][:, None] * p[3] for p in preds], CLASSES)
+    metrics["ap50_class_scores"] = class_ap50(gt, [p[:3] for p in preds], CLASSES, [p[4][:, None] * p[3] for p in preds])
     metrics["map50_class_scores"] = float(np.nanmean(list(metrics["ap50_class_scores"].values())))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
