@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from training.detection_metrics import class_ap50, coco_ap, evaluate_detections, match, voc_ap
+from training.experiments.error_budget import oracle_labels
 
 BOX = np.array([[10, 10, 30, 30]], dtype=float)
 FAR = np.array([[100, 100, 120, 120]], dtype=float)
@@ -59,3 +60,14 @@ def test_class_scores_rank_every_box_in_every_class():
     by_score = class_ap50(gt, pred, ("a", "b", "c"), scores)
     assert by_score["c"] == 1.0  # ranked first in its own class: found at full precision
     assert by_score["a"] == 1.0 and np.isnan(by_score["b"])
+
+
+def test_oracle_labels_take_the_overlapping_faces_class_and_leave_the_rest():
+    gt_boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float)
+    gt_labels = np.array([2, 1])
+    boxes = np.array([[21, 21, 31, 31], [0, 0, 10, 12], [50, 50, 60, 60], [0, 0, 10, 30]], float)
+    labels, confident = oracle_labels(gt_boxes, gt_labels, boxes, np.array([0, 0, 0, 0]))
+    assert labels.tolist() == [1, 2, 0, 0]
+    assert confident.tolist() == [True, True, False, False]
+    none, _ = oracle_labels(np.zeros((0, 4)), np.zeros(0, int), boxes, np.array([1, 1, 1, 1]))
+    assert none.tolist() == [1, 1, 1, 1]

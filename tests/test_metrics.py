@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from training.engine import class_weights
+from training.experiments.learning_curve import crossing
 from training.metrics import aca, calibrate, confusion_matrix, expected_calibration_error, fit_temperature, per_class_accuracy
 
 
@@ -48,3 +49,10 @@ def test_logit_bias_is_off_by_default_and_favours_rare_classes_when_asked():
     t, bias = calibrate(logits, y, y, logit_bias=True)
     assert bias[2] > bias[0]
     assert aca(confusion_matrix(y, (logits / t + bias).argmax(1))) > aca(confusion_matrix(y, logits.argmax(1)))
+
+
+def test_learning_curve_crossing_follows_the_log_line():
+    points = [{"faces": n, "incorrect": 0.1 * np.log2(n)} for n in (16, 32, 64)]  # +0.1 per doubling
+    assert crossing(points, "incorrect", 0.8) == pytest.approx(256)
+    flat = [{"faces": n, "incorrect": 0.5} for n in (16, 32)]
+    assert crossing(flat, "incorrect", 0.8) == float("inf")

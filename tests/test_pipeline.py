@@ -4,7 +4,7 @@ import pytest
 
 from models.labels import CLASSES
 from models.pipeline import MaskPipeline, to_rgb
-from training.detection_metrics import _iou
+from training.detection_metrics import iou
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,8 @@ def test_finds_the_known_faces_of_the_fixtures(pipeline, voc_images):
         faces = pipeline(im.load_rgb())
         check_faces(faces, im.width, im.height)
         boxes = np.array([f.box for f in faces]).reshape(-1, 4)
-        iou = _iou(im.boxes, boxes)
-        matched += int((iou.max(axis=1, initial=0) >= 0.5).sum()) if len(boxes) else 0
+        overlap = iou(im.boxes, boxes)
+        matched += int((overlap.max(axis=1, initial=0) >= 0.5).sum()) if len(boxes) else 0
         total += len(im.boxes)
     assert matched / total >= 0.75, f"found {matched} of {total} annotated faces"
 
@@ -89,7 +89,7 @@ def test_three_class_detector_returns_one_box_per_face():
     boxes, scores = found["boxes"], found["class_scores"]
     assert len(boxes) > 10 and len(set(found["labels"].tolist())) > 1
     real = boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])].numpy()  # an untrained head makes some empty
-    assert len(real) > 10 and (_iou(real, real) - np.eye(len(real))).max() <= spec.nms_thresh + 1e-6
+    assert len(real) > 10 and (iou(real, real) - np.eye(len(real))).max() <= spec.nms_thresh + 1e-6
     assert torch.allclose(scores.sum(1), torch.ones(len(scores)))
     assert torch.equal(found["labels"], scores.argmax(1))
 

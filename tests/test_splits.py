@@ -1,7 +1,9 @@
 import numpy as np
 
 from tests.conftest import synthetic_images
-from training.splits import face_ids, face_split, image_folds, image_split
+from training.crossval import fold_indices
+from training.faces import FaceTable
+from training.splits import face_ids, face_split, image_folds, image_split, thin_class
 
 
 def test_face_split_is_stratified_deterministic_and_complete():
@@ -37,3 +39,27 @@ def test_folds_cover_every_image_once():
     flat = sum(folds, [])
     assert len(flat) == len(set(flat)) == 103
     assert max(map(len, folds)) - min(map(len, folds)) <= 1
+
+
+def test_thin_class_drops_only_the_chosen_class_and_is_seeded():
+    labels = np.array([0, 2, 1, 2, 2, 0, 2, 1, 2, 2, 2, 2])
+    indices = np.arange(len(labels))
+    half = thin_class(indices, labels, 2, 0.5, seed=3)
+    assert (labels[half] == 2).sum() == 4 and (labels[half] != 2).sum() == 4
+    assert np.all(np.diff(half) > 0)
+    assert np.array_equal(half, thin_class(indices, labels, 2, 0.5, seed=3))
+    assert not np.array_equal(half, thin_class(indices, labels, 2, 0.5, seed=4))
+    assert np.array_equal(thin_class(indices, labels, 2, 1.0), indices)
+
+
+def test_a_thinned_fold_loses_rare_training_faces_only():
+    images = synthetic_images(200)
+    table = FaceTable.from_voc(images, load_images=False)
+    test_stems = image_folds(images, k=5)[0]
+    full = fold_indices(table, images, test_stems, 0)
+    thinned = fold_indices(table, images, test_stems, 0, rare_fraction=0.5)
+    rare = lambda idx: int((table.labels[idx] == 2).sum())  # noqa: E731
+    assert rare(full[0]) >= 4 and rare(thinned[0]) == round(rare(full[0]) / 2)
+    assert len(full[0]) - len(thinned[0]) == rare(full[0]) - rare(thinned[0])
+    assert np.array_equal(full[1], thinned[1]) and np.array_equal(full[2], thinned[2])
+    assert not set(table.image_index[full[0]]) & set(table.image_index[full[2]])

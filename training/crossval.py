@@ -25,17 +25,26 @@ from training.engine import PRESETS, TrainConfig, fit, pick_device, predict_logi
 from training.faces import FaceTable
 from training.metrics import calibrate, calibrated_probs, fit_temperature, summarize
 from training.plots import plot_confusion
-from training.splits import FOLDS_FILE, image_split, load_split
+from training.splits import FOLDS_FILE, INCORRECT, image_split, load_split, thin_class
 from training.voc import read_voc
 
 VARIANTS = {f"{keep}{'_tta' if tta else ''}": (keep, tta) for keep in ("best", "last") for tta in (False, True)}
 
 
-def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfig, fold: int, device, logit_bias: bool) -> dict:
+def fold_indices(table: FaceTable, voc: list, test_stems: list[str], fold: int,
+                 rare_fraction: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fold's train, validation and test faces: its other images split 90/10, training part optionally thinned."""
     rest = [im for im in voc if im.stem not in set(test_stems)]
     inner = image_split(rest, seed=fold, fractions=(0.9, 0.1, 0.0))
     train_idx, val_idx = table.select_images(inner["train"]), table.select_images(inner["val"])
-    test_idx = table.select_images(test_stems)
+    if rare_fraction < 1:
+        train_idx = thin_class(train_idx, table.labels, INCORRECT, rare_fraction, seed=fold)
+    return train_idx, val_idx, table.select_images(test_stems)
+
+
+def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfig, fold: int, device, logit_bias: bool,
+             rare_fraction: float = 1.0) -> dict:
+    train_idx, val_idx, test_idx = fold_indices(table, voc, test_stems, fold, rare_fraction)
     result = fit(table, train_idx, val_idx, cfg, device, progress=False)
     x_val, x_test = (to_tensor(table.crops(idx, cfg.input_size, cfg.margin)) for idx in (val_idx, test_idx))
     y_val = table.labels[val_idx]
@@ -51,7 +60,8 @@ def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfi
     temperature, bias = calibrate(chosen["val_logits"], y_val, table.labels[train_idx], logit_bias)
     return {"test_idx": test_idx, "logits": chosen["test_logits"], "temperature": temperature, "bias": bias,
             "val_labels": y_val, "val_probs": calibrated_probs(chosen["val_logits"], temperature, bias),
-            "variants": variants, "best_epoch": result.best_epoch, "seconds": result.seconds}
+            "variants": variants, "best_epoch": result.best_epoch, "seconds": result.seconds,
+            "rare_train_faces": int((table.labels[train_idx] == INCORRECT).sum())}
 
 
 def save_predictions(path: Path, table: FaceTable, results: list[dict]) -> None:
@@ -90,6 +100,8 @@ def main() -> None:
     parser.add_argument("--mixup", type=float, help="train on mixup pairs with this Beta(a, a) parameter")
     parser.add_argument("--backbone-lr", type=float, help="learning rate of the pretrained layers as a fraction of the head's")
     parser.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, help="average each crop's logits with its mirror image's")
+    parser.add_argument("--rare-fraction", type=float, default=1.0,
+                        help="train each fold on only this share of its incorrectly-worn faces (a learning curve; tests keep all)")
     parser.add_argument("--logit-bias", action="store_true", help="also fit an ACA logit bias per fold (on its validation part)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="results/crossval")
@@ -104,7 +116,7 @@ def main() -> None:
     start = time.perf_counter()
     results = []
     for k, stems in enumerate(folds):
-        results.append(run_fold(table, voc, stems, cfg, k, device, args.logit_bias))
+        results.append(run_fold(table, voc, stems, cfg, k, device, args.logit_bias, args.rare_fraction))
         print(f"fold {k + 1}/{len(folds)} done: best epoch {results[-1]['best_epoch']}, T={results[-1]['temperature']:.2f}, bias={np.round(results[-1]['bias'], 2).tolist()}, "
               f"{results[-1]['seconds']:.0f}s", flush=True)
     idx = np.concatenate([r["test_idx"] for r in results])
@@ -115,7 +127,8 @@ def main() -> None:
     final = np.concatenate([calibrated_probs(r["logits"], r["temperature"], r["bias"]) for r in results])
     report = {"recipe": dataclasses.asdict(cfg), "device": str(device), "minutes": (time.perf_counter() - start) / 60,
               "temperatures": [r["temperature"] for r in results], "biases": [r["bias"].tolist() for r in results],
-              "best_epochs": [r["best_epoch"] for r in results],
+              "best_epochs": [r["best_epoch"] for r in results], "rare_fraction": args.rare_fraction,
+              "rare_train_faces": [r["rare_train_faces"] for r in results],
               "pooled": summarize(y, final),
               "validation": summarize(np.concatenate([r["val_labels"] for r in results]), np.concatenate([r["val_probs"] for r in results])), "pooled_temperature_only": summarize(y, temp_only),
               "pooled_uncalibrated": summarize(y, calibrated_probs(raw)),

@@ -10,7 +10,8 @@ COCO_THRESHOLDS = np.round(np.arange(0.5, 0.96, 0.05), 2)
 SIZE_BUCKETS = {"<16px": (0, 16), "16-32px": (16, 32), ">32px": (32, np.inf)}
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of two arrays of x1, y1, x2, y2 boxes."""
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
     return box_iou(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)).numpy()
@@ -25,7 +26,7 @@ def match(gts: list[np.ndarray], preds: list[tuple[np.ndarray, np.ndarray]], iou
     """
     records = [(s, i, j) for i, (_, scores) in enumerate(preds) for j, s in enumerate(scores)]
     records.sort(key=lambda r: -r[0])
-    ious = [_iou(p[0], g) for p, g in zip(preds, gts)]
+    ious = [iou(p[0], g) for p, g in zip(preds, gts)]
     found = [np.zeros(len(g), dtype=bool) for g in gts]
     tp = np.zeros(len(records), dtype=bool)
     for k, (_, i, j) in enumerate(records):

@@ -20,8 +20,9 @@ class FaceTable:
     fixed_crops: dict[tuple[int, float], np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def from_voc(cls, voc: list[VOCImage]) -> "FaceTable":
-        images = [im.load_rgb() for im in voc]
+    def from_voc(cls, voc: list[VOCImage], load_images: bool = True) -> "FaceTable":
+        """Every face of `voc`; without `load_images` a table of annotations that can count and split but not crop."""
+        images = [im.load_rgb() for im in voc] if load_images else []
         image_index = np.concatenate([np.full(len(im.labels), i) for i, im in enumerate(voc)]).astype(np.int64)
         boxes = np.concatenate([im.boxes for im in voc]).astype(np.float32)
         labels = np.concatenate([im.labels for im in voc]).astype(np.int64)

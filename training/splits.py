@@ -92,3 +92,14 @@ def part_indices(table, kind: str) -> dict[str, np.ndarray]:
     split = load_split(SPLIT_FILES[kind])
     select = table.select_faces if kind == "face" else table.select_images
     return {part: select(split[part]) for part in PARTS}
+
+
+def thin_class(indices: np.ndarray, labels: np.ndarray, cls: int, fraction: float, seed: int = 0) -> np.ndarray:
+    """`indices` with only a seeded `fraction` of its faces of class `cls` left (the others untouched, order kept):
+    a learning curve for one class, measured by training on less of it."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    of_class = indices[labels[indices] == cls]
+    n_keep = max(1, round(len(of_class) * fraction)) if len(of_class) else 0
+    dropped = np.random.default_rng(seed).permutation(of_class)[n_keep:]
+    return indices[~np.isin(indices, dropped)]
