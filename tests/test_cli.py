@@ -26,6 +26,11 @@ def test_evaluate_rejects_a_folder_without_annotations(tmp_path):
     assert result.returncode == 2 and "no annotations" in result.stderr
 
 
+def test_crossval_rejects_a_rare_fraction_outside_zero_to_one():
+    result = run("training.crossval", "--data", str(VOC_DIR), "--rare-fraction", "0")
+    assert result.returncode == 2 and "--rare-fraction must be in (0, 1]" in result.stderr
+
+
 def test_evaluate_pipeline_on_fixtures_and_detector_labels_need_a_three_class_detector(tmp_path):
     result = run("training.evaluate", "--data", str(VOC_DIR), "--pipeline", "--out", str(tmp_path), "--examples", "1")
     assert result.returncode == 0, result.stderr

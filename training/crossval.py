@@ -106,6 +106,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="results/crossval")
     args = parser.parse_args()
+    if not 0 < args.rare_fraction <= 1:
+        parser.error(f"--rare-fraction must be in (0, 1], got {args.rare_fraction}")
     cfg = TrainConfig(**PRESETS[args.preset])
     overrides = {k: getattr(args, k) for k in ("input_size", "epochs", "margin", "seed", "class_weights", "rotate", "lowres", "keep", "sampler", "ema", "mixup", "backbone_lr", "flip_tta") if getattr(args, k) is not None}
     cfg = dataclasses.replace(cfg, **overrides)

@@ -19,6 +19,7 @@ import numpy as np
 
 from models.labels import CLASSES
 from models.pipeline import MaskPipeline
+from training.crossval import VARIANTS
 from training.data import DEFAULT_DATA
 from training.detection_metrics import iou, evaluate_detections
 from training.evaluate import batched_detections, pipeline_predictions
@@ -66,6 +67,10 @@ def main() -> None:
     parser.add_argument("--crossval", action="append", default=[], help="DIR:VARIANT of a training.crossval run, e.g. runs/cv_80:best (repeatable)")
     parser.add_argument("--out", required=True, help="Markdown table")
     args = parser.parse_args()
+    for run in args.crossval:
+        folder, _, variant = run.partition(":")
+        if variant not in VARIANTS or not (Path(folder) / "predictions.npz").is_file():
+            parser.error(f"--crossval {run!r}: expected DIR:VARIANT, VARIANT one of {sorted(VARIANTS)}, DIR/predictions.npz from training.crossval")
     every = read_voc(args.data)
     wanted = set(load_split(SPLIT_FILES["image"])[args.part])
     images = [im for im in every if im.stem in wanted]

@@ -75,6 +75,10 @@ def main() -> None:
     parser.add_argument("--recipe", action="append", required=True, help="NAME=RUN_DIR,RUN_DIR,... (repeatable)")
     parser.add_argument("--out", required=True, help="folder for learning_curve.png, .md and .json")
     args = parser.parse_args()
+    for recipe in args.recipe:
+        missing = [r for r in recipe.partition("=")[2].split(",") if not (Path(r) / "crossval.json").is_file()]
+        if "=" not in recipe or missing:
+            parser.error(f"--recipe {recipe!r}: expected NAME=RUN_DIR,... with a crossval.json in each (missing: {missing})")
     voc = read_voc(args.data)
     table = FaceTable.from_voc(voc, load_images=False)
     folds = load_split(FOLDS_FILE)["folds"]
