@@ -64,10 +64,13 @@ class Service:
                 "device": self.device, "precision": precision}
 
     def prepare(self, data: bytes, boxes: list | None, min_confidence: float | None) -> Job:
-        """Decode the upload and check the given boxes: everything that can fail with a 4xx before the model."""
+        """Decode the upload and check the given boxes (everything that can fail with a 4xx before the model), and
+        shrink the image for the detector here, in the decode threads, rather than in the one model thread."""
         rgb = decode_image(data, self.settings.max_pixels)
         height, width = rgb.shape[:2]
-        return Job(rgb, None if boxes is None else check_boxes(boxes, width, height), min_confidence)
+        if boxes is not None:
+            return Job(rgb, check_boxes(boxes, width, height), min_confidence)
+        return Job(rgb, None, min_confidence, self.pipeline.shrink(rgb))
 
     def _run_batch(self, jobs: list[Job]) -> list[tuple[list, dict]]:
         faces, timing = self.pipeline.run(jobs)

@@ -1,6 +1,6 @@
 """MaskWatch benchmark: model-only stage times per batch size, then HTTP load against a real server.
 
-    python -m bench [--data VOC_DIR [--part test]] [--device cpu|cuda] [--workers 1] [--out results/bench/NAME]
+    python -m bench [--data VOC_DIR [--part test]] [--frames WxH] [--device cpu|cuda] [--workers 1] [--out results/bench/NAME]
 
 1. model-only: decode, detect, classify, annotate per batch size (--batch-sizes), on --device;
 2. end to end: uvicorn (--workers processes) serving the real app, --requests uploads of the dataset's
@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 
 from bench import load, machine, stages
@@ -37,10 +39,30 @@ def uploads(data: str, part: str | None) -> list[bytes]:
     return [im.image_path.read_bytes() for im in images]
 
 
+def size(text: str) -> tuple[int, int]:
+    width, height = (int(v) for v in text.lower().split("x"))
+    if width < 1 or height < 1:
+        raise ValueError(text)
+    return width, height
+
+
+def camera_frames(bodies: list[bytes], frame: tuple[int, int]) -> list[bytes]:
+    """Each image stretched to `frame` (width, height) and saved as a quality-90 JPEG: uploads the size of a
+    camera's frames, with the dataset's faces in them (enlarged, so softer than a real camera's)."""
+    frames = []
+    for data in bodies:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        _, jpeg = cv2.imencode(".jpg", cv2.resize(bgr, frame, interpolation=cv2.INTER_CUBIC), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        frames.append(jpeg.tobytes())
+    return frames
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(FIXTURE), help="VOC folder whose images are uploaded")
     parser.add_argument("--part", choices=("train", "val", "test"), help="only this part of the saved image split")
+    parser.add_argument("--frames", type=size, metavar="WxH", help="upload each image as a JPEG frame of this size "
+                        "(e.g. 1920x1080) instead of the dataset's own file")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
     parser.add_argument("--batch-sizes", type=ints, default=[1, 2, 4, 8, 16, 32, 64])
@@ -58,6 +80,8 @@ def main() -> None:
     args = parser.parse_args()
 
     bodies = uploads(args.data, args.part)
+    if args.frames:
+        bodies = camera_frames(bodies, args.frames)
     report = {"machine": machine.describe(args.device), "args": {k: v for k, v in vars(args).items()},
               "images": len(bodies), "model": [], "http": []}
     if not args.skip_model:

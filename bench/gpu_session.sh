@@ -6,7 +6,8 @@
 #
 # `prepare` copies the image split's test part into .gpu/data and the web-stack wheels into .whl (both ignored
 # through .git/info/exclude). `run` installs the wheels (the device's Python lacks fastapi, uvicorn, pydantic),
-# then evaluates fp32 / fp16 accuracy, times the pipeline and loads a 4-worker server; logs and JSON go to $OUT.
+# then evaluates fp32 / fp16 accuracy, times the pipeline, loads a 4-worker server and profiles batches of 16 and 64;
+# logs and JSON go to $OUT.
 set -euo pipefail
 
 prepare() {
@@ -37,6 +38,10 @@ run() {
     timeout 90 python3 -m bench.pipeline --device cuda --data .gpu/data --runs 300 > "$out/bench_pipeline.json" || echo "bench.pipeline failed: $?"
     timeout 300 python3 -m bench --device cuda --precision fp16 --data .gpu/data --workers 4 --clients 4 --requests 512 \
         --batch-sizes 1,16,64 --concurrency 1,16,64 --out "$out/bench" || echo "bench failed: $?"
+    for batch in 16 64; do  # last: where a batch's time goes, for the next change (kept if the call runs out of time)
+        timeout 60 python3 -m bench.profile --device cuda --precision fp16 --data .gpu/data --batch "$batch" \
+            --out "$out/profile" > /dev/null || echo "bench.profile $batch failed: $?"
+    done
 }
 
 case "${1:-}" in

@@ -9,9 +9,12 @@
 5. torchvision's per-image FCOS post-processing vs FaceFCOS's whole-batch one, 16 val images in one batch:
    time on this CPU and the count of torch ops (each one a kernel launch on a GPU) and host syncs;
 6. glibc's default allocator settings vs large freed blocks kept for reuse (`models/allocator.py`), val part,
-   each in a fresh process: detection time and page faults per image at short sides 528 and 544.
+   each in a fresh process: detection time and page faults per image at short sides 528 and 544;
+7. 1080p JPEG camera frames made from the val part (`bench.camera_frames`): decoding with Pillow (before) vs
+   OpenCV (`app.imaging`), and the shrink to the detector's read size, which moved out of the model thread.
 """
 import argparse
+import io
 import json
 import multiprocessing
 import os
@@ -22,10 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps
 from torch.profiler import profile
 from torchvision.models.detection import FCOS
 
-from bench.__main__ import FIXTURE
+from app.imaging import _to_uint8_rgb, decode_image
+from bench.__main__ import FIXTURE, camera_frames
 from models.allocator import keep_freed_memory
 from models.checkpoint import load_checkpoint
 from models.crops import to_tensor
@@ -137,6 +142,17 @@ def allocator(data: str) -> dict:
     return {"glibc_default": default, "freed_blocks_reused": reused}
 
 
+def frames(pipeline: MaskPipeline, data: str, runs: int) -> dict:
+    jpegs = camera_frames([im.image_path.read_bytes() for im in val_images(data)[:20]], (1920, 1080))
+    pillow = lambda: [_to_uint8_rgb(ImageOps.exif_transpose(Image.open(io.BytesIO(j)))) for j in jpegs]  # noqa: E731
+    opencv = lambda: [decode_image(j, 10**9) for j in jpegs]  # noqa: E731
+    rgbs = opencv()
+    return {"frames": len(jpegs), "size": "1920x1080", "mean_kb": round(sum(map(len, jpegs)) / len(jpegs) / 1024),
+            "pillow_decode_ms": round(median_ms(pillow, runs) / len(jpegs), 2),
+            "opencv_decode_ms": round(median_ms(opencv, runs) / len(jpegs), 2),
+            "shrink_ms": round(median_ms(lambda: [pipeline.shrink(rgb) for rgb in rgbs], runs) / len(jpegs), 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=DEFAULT_DATA, help="VOC folder with the image split's val part")
@@ -151,7 +167,8 @@ def main() -> None:
     print(json.dumps({"threads": threads(pipeline, fixtures, args.runs), "flip_tta": flip_tta(pipeline, fixtures, args.runs),
                       "classifier_batchnorm": batchnorm,
                       "score_floor": score_floor(pipeline, args.data),
-                      "batched_postprocess": batched_postprocess(pipeline, args.data, args.runs), "allocator": reuse}, indent=1))
+                      "batched_postprocess": batched_postprocess(pipeline, args.data, args.runs), "allocator": reuse,
+                      "camera_frames": frames(pipeline, args.data, args.runs)}, indent=1))
 
 
 if __name__ == "__main__":

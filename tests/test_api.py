@@ -112,6 +112,16 @@ def test_cmyk_jpeg(client):
     assert r.status_code == 200 and r.json()["image"] == {"width": 400, "height": 225}
 
 
+def test_camera_frame_jpeg_is_answered_in_its_own_pixels(client):
+    small = post(client, encode(rgb_fixture(), "PNG")).json()["faces"]
+    frame = cv2.resize(rgb_fixture(), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    body = post(client, encode(frame, "JPEG", quality=90), name="frame.jpg").json()
+    assert body["image"] == {"width": 1920, "height": 1080}
+    assert len(body["faces"]) == len(small)
+    for face, reference in zip(sorted(body["faces"], key=lambda f: f["box"]), sorted(small, key=lambda f: f["box"])):
+        assert face["box"][0] / 1920 == pytest.approx(reference["box"][0] / 400, abs=0.01)
+
+
 def test_exif_rotation_is_applied_before_anything_else(client):
     image = Image.fromarray(rgb_fixture())
     exif = image.getexif()

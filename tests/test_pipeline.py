@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from models.labels import CLASSES
-from models.pipeline import MaskPipeline, to_rgb
+from models.pipeline import Job, MaskPipeline, to_rgb
 from training.detection_metrics import iou
 
 
@@ -57,6 +57,18 @@ def test_any_size_and_aspect_ratio(pipeline, shape, voc_images):
     check_faces(faces, shape[1], shape[0])
     if shape[0] >= 300:
         assert len(faces) >= 3
+
+
+def test_a_frame_shrunk_by_the_caller_gives_the_same_faces(pipeline, voc_images):
+    rgb = voc_images[0].load_rgb()
+    frame = cv2.resize(rgb, (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    small = pipeline.shrink(frame)
+    assert min(small.shape[:2]) <= pipeline.detector_spec.min_size and max(small.shape[:2]) <= pipeline.detector_spec.max_size
+    assert pipeline.shrink(rgb) is rgb  # already small enough: no copy
+    given, made = pipeline.run([Job(frame, small=small), Job(frame)])[0]
+    assert given and given == made
+    right_edge = max(f.box[2] for f in given) / frame.shape[1]  # boxes come back in the frame's own pixels
+    assert right_edge == pytest.approx(max(f.box[2] for f in pipeline(rgb)) / rgb.shape[1], abs=0.02)
 
 
 def test_grayscale_rgba_and_16_bit_inputs(pipeline, voc_images):

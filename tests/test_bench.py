@@ -1,0 +1,29 @@
+import json
+
+import cv2
+import numpy as np
+
+from bench.__main__ import camera_frames
+from bench.profile import batches, markdown, top_ops, wall_ms
+from bench.machine import describe
+from models.pipeline import MaskPipeline
+from tests.conftest import VOC_DIR
+
+
+def test_camera_frames_are_jpegs_of_the_asked_size(voc_images):
+    frames = camera_frames([voc_images[0].image_path.read_bytes()], (640, 360))
+    assert frames[0][:3] == b"\xff\xd8\xff"
+    assert cv2.imdecode(np.frombuffer(frames[0], np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)
+
+
+def test_profile_reports_where_a_batch_goes_on_the_cpu():
+    pipeline = MaskPipeline()
+    work = batches(str(VOC_DIR), None, pipeline, 2, 1)
+    assert [len(jobs) for jobs in work] == [2] and all(job.small is not None for job in work[0])
+    assert wall_ms(pipeline, work) > 0
+    ops = top_ops(pipeline, work, 5)
+    assert set(ops) == {"host", "totals"} and len(ops["host"]) == 5
+    assert ops["host"][0]["host_ms"] >= ops["host"][-1]["host_ms"] > 0
+    assert ops["totals"][0]["calls"] > sum(r["calls"] for r in ops["host"])
+    report = {"machine": describe("cpu"), "batch": 2, "wall_ms": 1.0, "images_per_s": 2.0, "precision": "fp32", "ops": ops}
+    assert "## By self host time" in markdown(report) and json.dumps(report)
