@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
             task.cancel()
             if app.state.service is not None:
                 await app.state.service.batcher.stop()
+                await asyncio.to_thread(app.state.service.close)
             executor.shutdown(wait=False, cancel_futures=True)
         pool.shutdown(wait=False, cancel_futures=True)
         metrics.process_exited()

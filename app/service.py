@@ -14,10 +14,11 @@ from app import metrics
 from app.batching import MicroBatcher, QueueFull
 from app.errors import APIError
 from app.imaging import decode_image
+from app.model_process import ModelProcess, ModelRestarted, load_pipeline
 from app.settings import Settings
 from models.annotate import annotate
 from models.labels import CLASSES
-from models.pipeline import Job, MaskPipeline
+from models.pipeline import Job
 
 
 def pick_device(name: str) -> str:
@@ -38,7 +39,8 @@ def cpu_pool(settings: Settings) -> ThreadPoolExecutor:
 
 
 class Service:
-    """Holds the pipeline and its micro-batcher. Decoding and drawing run in `cpu_pool`, the models in one thread.
+    """Holds the models and their micro-batcher. Decoding and drawing run in `cpu_pool`; the models run in one
+    thread, or on CUDA (`MASKWATCH_MODEL_PROCESS`) in a child process that thread hands each batch to.
 
     Build it inside `executor`'s thread (see `model_thread`).
     """
@@ -47,21 +49,21 @@ class Service:
         self.settings = settings
         self.cpu_pool = cpu_pool
         self.device = pick_device(settings.device)
-        torch.set_num_threads(settings.torch_threads or len(os.sched_getaffinity(0)))
-        self.pipeline = MaskPipeline(settings.model_dir / "detector.pt", settings.model_dir / "classifier.pt",
-                                     self.device, settings.min_confidence, settings.max_faces,
-                                     half=settings.precision == "fp16", scale=settings.detector_scale or None,
-                                     score_floor=settings.detector_score_floor)
-        batch = settings.batch_max_size or (16 if self.pipeline.device.type == "cuda" else 1)
+        cuda = self.device.startswith("cuda")
+        batch = settings.batch_max_size or (16 if cuda else 1)
+        in_child = cuda if settings.model_process is None else settings.model_process
+        self.models = ModelProcess(settings, self.device, batch) if in_child else load_pipeline(settings, self.device, batch)
         self.batcher = MicroBatcher(self._run_batch, executor, batch, settings.batch_max_wait_ms, settings.max_in_flight)
-        self.pipeline.warm_up(batch)  # the first requests pay no lazy start-up
         metrics.MODEL.labels(**self.model_info).set(1)
 
     @property
     def model_info(self) -> dict:
-        precision = "fp16" if self.pipeline.half else "fp32"
-        return {"detector": self.pipeline.detector_name, "classifier": self.pipeline.classifier.name,
-                "device": self.device, "precision": precision}
+        return self.models.info
+
+    def close(self) -> None:
+        """Stop the model process, if the models run in one."""
+        if isinstance(self.models, ModelProcess):
+            self.models.close()
 
     def prepare(self, data: bytes, boxes: list | None, min_confidence: float | None) -> Job:
         """Decode the upload and check the given boxes (everything that can fail with a 4xx before the model), and
@@ -70,10 +72,10 @@ class Service:
         height, width = rgb.shape[:2]
         if boxes is not None:
             return Job(rgb, check_boxes(boxes, width, height), min_confidence)
-        return Job(rgb, None, min_confidence, self.pipeline.shrink(rgb))
+        return Job(rgb, None, min_confidence, self.models.shrink(rgb))
 
     def _run_batch(self, jobs: list[Job]) -> list[tuple[list, dict]]:
-        faces, timing = self.pipeline.run(jobs)
+        faces, timing = self.models.run(jobs)
         metrics.BATCH_SIZE.observe(len(jobs))
         for stage, ms in timing.items():
             metrics.STAGE_LATENCY.labels(stage=stage).observe(ms / 1000)
@@ -91,6 +93,9 @@ class Service:
             faces, batch = await self.batcher.submit(job)
         except QueueFull:
             raise APIError(503, "overloaded", "too many images are waiting; retry shortly",
+                           headers={"Retry-After": "1"}) from None
+        except ModelRestarted:
+            raise APIError(503, "model_restarted", "the model process stopped and was restarted; retry",
                            headers={"Retry-After": "1"}) from None
         batch_size = batch.pop("batch_size")
         timing.update(batch)

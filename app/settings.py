@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     cpu_threads: int = Field(0, ge=0, description="threads decoding and drawing images; 0 = the CPUs this process may use")
     batch_max_size: int = Field(0, ge=0, description="most images in one model batch; 0 = 16 on CUDA, 1 on CPU "
                                 "(where a padded batch is slower than the images one by one)")
+    model_process: bool | None = Field(None, description="run the models in a child process with its own interpreter "
+                                       "lock, so kernel launches do not queue behind HTTP and decoding; unset = on CUDA only")
     batch_max_wait_ms: float = Field(2.0, ge=0, description="how long a batch waits for more images once one is queued")
     max_in_flight: int = Field(64, gt=0, description="uploads being handled at once per process; past it, 503 with Retry-After")
     request_timeout_s: float = Field(30.0, gt=0, description="deadline for decode + model + drawing; past it, 503")

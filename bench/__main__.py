@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1, help="load-generator processes")
     parser.add_argument("--batch-max-size", type=int, default=0, help="0 = the service default (16 on CUDA, 1 on CPU)")
     parser.add_argument("--batch-max-wait-ms", type=float, default=2.0)
+    parser.add_argument("--model-process", choices=("auto", "on", "off"), default="auto",
+                        help="the models in a child process of each worker (on), in a thread (off), or the service default")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--skip-model", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
@@ -97,6 +99,8 @@ def main() -> None:
         env = {"MASKWATCH_DEVICE": args.device, "MASKWATCH_PRECISION": args.precision, "MASKWATCH_NULL_ENDPOINT": "1",
                "MASKWATCH_TORCH_THREADS": str(threads), "MASKWATCH_BATCH_MAX_SIZE": str(args.batch_max_size),
                "MASKWATCH_BATCH_MAX_WAIT_MS": str(args.batch_max_wait_ms), "MASKWATCH_MAX_IN_FLIGHT": "100000"}
+        if args.model_process != "auto":
+            env["MASKWATCH_MODEL_PROCESS"] = str(args.model_process == "on").lower()
         posts = [load.multipart(b) for b in bodies]
         with load.server(args.port, args.workers, env) as (base, _), load.client_pool(args.clients) as pool:
             for route in ("/v1/classify", "/v1/null"):

@@ -6,8 +6,8 @@
 #
 # `prepare` copies the image split's test part into .gpu/data and the web-stack wheels into .whl (both ignored
 # through .git/info/exclude). `run` installs the wheels (the device's Python lacks fastapi, uvicorn, pydantic),
-# then evaluates fp32 / fp16 accuracy, times the pipeline, loads a 4-worker server and profiles batches of 16 and 64;
-# logs and JSON go to $OUT.
+# then evaluates fp32 / fp16 accuracy, loads a 4-worker server with the models in child processes (the CUDA default)
+# and in threads, times the pipeline and profiles batches of 16 and 64; logs and JSON go to $OUT.
 set -euo pipefail
 
 prepare() {
@@ -32,14 +32,18 @@ run() {
     python3 -c "import torch, torchvision, fastapi, uvicorn; print(torch.__version__, torchvision.__version__, fastapi.__version__, uvicorn.__version__)"
     for cfg in "fp32 1" "fp16 16"; do
         set -- $cfg
-        timeout 120 python3 -m training.evaluate --pipeline --data .gpu/data --part test --device cuda --precision "$1" \
+        timeout 90 python3 -m training.evaluate --pipeline --data .gpu/data --part test --device cuda --precision "$1" \
             --batch "$2" --scale 528 --score-floor 0.1 --out "$out/eval_$1_$2" > "$out/eval_$1_$2.json" || echo "evaluate $cfg failed: $?"
     done
-    timeout 90 python3 -m bench.pipeline --device cuda --data .gpu/data --runs 300 > "$out/bench_pipeline.json" || echo "bench.pipeline failed: $?"
-    timeout 300 python3 -m bench --device cuda --precision fp16 --data .gpu/data --workers 4 --clients 4 --requests 512 \
+    # the targets: the service's CUDA default, models in a child process of each worker
+    timeout 240 python3 -m bench --device cuda --precision fp16 --data .gpu/data --workers 4 --clients 4 --requests 512 \
         --batch-sizes 1,16,64 --concurrency 1,16,64 --out "$out/bench" || echo "bench failed: $?"
+    # the same load with the models in a thread of each worker, as before: what the child process changes
+    timeout 120 python3 -m bench --device cuda --precision fp16 --data .gpu/data --workers 4 --clients 4 --requests 512 \
+        --skip-model --concurrency 16,64 --model-process off --out "$out/bench_thread" || echo "bench (thread) failed: $?"
+    timeout 60 python3 -m bench.pipeline --device cuda --data .gpu/data --runs 200 > "$out/bench_pipeline.json" || echo "bench.pipeline failed: $?"
     for batch in 16 64; do  # last: where a batch's time goes, for the next change (kept if the call runs out of time)
-        timeout 60 python3 -m bench.profile --device cuda --precision fp16 --data .gpu/data --batch "$batch" \
+        timeout 45 python3 -m bench.profile --device cuda --precision fp16 --data .gpu/data --batch "$batch" \
             --out "$out/profile" > /dev/null || echo "bench.profile $batch failed: $?"
     done
 }

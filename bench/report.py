@@ -12,7 +12,8 @@ def markdown(report: dict) -> str:
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, GPU {m['gpu'] or 'none'}; torch {m['torch']}, python {m['python']}.",
              f"Device {a['device']} ({a['precision']}), {report['images']} images from {a['data']}"
              + (f" ({a['part']} part)" if a["part"] else "") + f"; {a['workers']} uvicorn worker(s), "
-             f"micro-batches of at most {a['batch_max_size'] or 'auto (16 CUDA, 1 CPU)'} waiting at most {a['batch_max_wait_ms']} ms.", ""]
+             f"micro-batches of at most {a['batch_max_size'] or 'auto (16 CUDA, 1 CPU)'} waiting at most {a['batch_max_wait_ms']} ms; "
+             f"models in a child process: {a.get('model_process', 'auto')} (auto = on CUDA only).", ""]
     if report["model"]:
         lines += ["Model only (mean ms per batch; images/s = batch / (detect + classify)):", ""]
         lines += _table(["batch", "decode", "detect", "classify", "annotate", "faces per batch", "model images/s"],

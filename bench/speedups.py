@@ -11,7 +11,9 @@
 6. glibc's default allocator settings vs large freed blocks kept for reuse (`models/allocator.py`), val part,
    each in a fresh process: detection time and page faults per image at short sides 528 and 544;
 7. 1080p JPEG camera frames made from the val part (`bench.camera_frames`): decoding with Pillow (before) vs
-   OpenCV (`app.imaging`), and the shrink to the detector's read size, which moved out of the model thread.
+   OpenCV (`app.imaging`), and the shrink to the detector's read size, which moved out of the model thread;
+8. the interpreter lock: a tiny torch op (the size of a GPU kernel launch) alone, then beside a thread running
+   pure Python as the event loop does under load; why CUDA runs the models in a child (`app/model_process.py`).
 """
 import argparse
 import io
@@ -20,6 +22,8 @@ import multiprocessing
 import os
 import resource
 import statistics
+import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -153,6 +157,25 @@ def frames(pipeline: MaskPipeline, data: str, runs: int) -> dict:
             "shrink_ms": round(median_ms(lambda: [pipeline.shrink(rgb) for rgb in rgbs], runs) / len(jpegs), 2)}
 
 
+def gil(ops: int = 3000) -> dict:
+    x = torch.zeros(16)
+    per_op_us = lambda: median_ms(lambda: [x.add_(1) for _ in range(ops)], 5) * 1000 / ops  # noqa: E731
+    alone = per_op_us()
+    done = threading.Event()
+
+    def spin() -> None:
+        while not done.is_set():
+            sum(i * i for i in range(2000))
+
+    busy = threading.Thread(target=spin)
+    busy.start()
+    beside = per_op_us()
+    done.set()
+    busy.join()
+    return {"op": "add_ on 16 floats", "alone_us": round(alone, 2), "beside_busy_python_thread_us": round(beside, 1),
+            "switch_interval_ms": sys.getswitchinterval() * 1000}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=DEFAULT_DATA, help="VOC folder with the image split's val part")
@@ -168,7 +191,7 @@ def main() -> None:
                       "classifier_batchnorm": batchnorm,
                       "score_floor": score_floor(pipeline, args.data),
                       "batched_postprocess": batched_postprocess(pipeline, args.data, args.runs), "allocator": reuse,
-                      "camera_frames": frames(pipeline, args.data, args.runs)}, indent=1))
+                      "camera_frames": frames(pipeline, args.data, args.runs), "gil": gil()}, indent=1))
 
 
 if __name__ == "__main__":

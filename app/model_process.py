@@ -1,0 +1,110 @@
+"""The models in a child process with an interpreter lock of its own.
+
+Every torch op releases the GIL and takes it back. In the server's process the event loop and the decode threads
+hold it meanwhile, for up to the 5 ms switch interval each time: a tiny op beside a busy Python thread took
+1.1-1.3 ms instead of 1.8 us (BENCHMARKS.md, "Models in a child process"). On a GPU, where a batch is some
+thousand kernel launches of a few microseconds, that wait can be the batch's cost. A child process launches
+them undisturbed; it receives decoded images through a pipe and sends the faces back.
+
+This module imports no metrics: the child is spawned afresh and must not write Prometheus files of its own.
+"""
+import logging
+import multiprocessing
+import os
+import signal
+from multiprocessing.connection import Connection
+
+import numpy as np
+import torch
+
+from app.settings import Settings
+from models.pipeline import Job, MaskPipeline, shrink
+
+log = logging.getLogger("maskwatch")
+
+
+class ModelRestarted(Exception):
+    """The child died (killed, out of memory) during a batch; a new one was started."""
+
+
+def load_pipeline(settings: Settings, device: str, max_batch: int) -> MaskPipeline:
+    """The service's pipeline on `device`, warmed for batches up to `max_batch`; call it in the thread that will run it."""
+    torch.set_num_threads(settings.torch_threads or len(os.sched_getaffinity(0)))
+    pipeline = MaskPipeline(settings.model_dir / "detector.pt", settings.model_dir / "classifier.pt", device,
+                            settings.min_confidence, settings.max_faces, half=settings.precision == "fp16",
+                            scale=settings.detector_scale or None, score_floor=settings.detector_score_floor)
+    pipeline.warm_up(max_batch)  # the first requests pay no lazy start-up
+    return pipeline
+
+
+def serve(settings: Settings, device: str, max_batch: int, conn: Connection) -> None:
+    """The child: load, report, then answer each list of jobs with `MaskPipeline.run`'s result until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops this child itself
+    try:
+        pipeline = load_pipeline(settings, device, max_batch)
+    except Exception as err:  # sent as text: not every exception survives pickling
+        conn.send(RuntimeError(f"loading the models failed: {type(err).__name__}: {err}"))
+        return
+    conn.send({"info": pipeline.info, "read_size": pipeline.read_size})
+    while True:
+        try:
+            jobs = conn.recv()
+        except EOFError:  # the server is gone
+            return
+        if jobs is None:
+            return
+        try:
+            conn.send(pipeline.run(jobs))
+        except Exception as err:
+            conn.send(RuntimeError(f"{type(err).__name__}: {err}"))
+
+
+class ModelProcess:
+    """`run(jobs)` in a child process; same `run`, `shrink` and `info` as a `MaskPipeline`. One caller at a time."""
+
+    def __init__(self, settings: Settings, device: str, max_batch: int):
+        self.args = (settings, device, max_batch)
+        self._start()
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # a forked child would inherit the parent's threads and locks
+        self.conn, child_end = context.Pipe()
+        self.process = context.Process(target=serve, args=(*self.args, child_end), name="maskwatch-model", daemon=True)
+        self.process.start()
+        child_end.close()
+        try:
+            ready = self.conn.recv()
+        except EOFError:
+            raise RuntimeError(f"the model process exited while loading (exit code {self._exit_code()})") from None
+        if isinstance(ready, Exception):
+            raise ready
+        self.info, self.read_size = ready["info"], tuple(ready["read_size"])
+
+    def _exit_code(self) -> int | None:
+        self.process.join(5)
+        return self.process.exitcode
+
+    def shrink(self, rgb: np.ndarray) -> np.ndarray:
+        return shrink(rgb, *self.read_size)
+
+    def run(self, jobs: list[Job]) -> tuple[list, dict[str, float]]:
+        try:
+            self.conn.send(jobs)
+            result = self.conn.recv()
+        except (EOFError, OSError):
+            log.error("the model process stopped (exit code %s); starting a new one", self._exit_code())
+            self._start()
+            raise ModelRestarted from None
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+        self.conn.close()
