@@ -10,13 +10,13 @@
    time on this CPU and the count of torch ops (each one a kernel launch on a GPU) and host syncs;
 6. glibc's default allocator settings vs large freed blocks kept for reuse (`models/allocator.py`), val part,
    each in a fresh process: detection time and page faults per image at short sides 528 and 544;
-7. 1080p JPEG camera frames made from the val part (`bench.camera_frames`): decoding with Pillow (before) vs
-   OpenCV (`app.imaging`), and the shrink to the detector's read size, which moved out of the model thread;
+7. 1080p JPEG camera frames made from the val part (`bench.camera_frames`): decoding with Pillow (`app.imaging`)
+   vs OpenCV (tried, not kept: BENCHMARKS.md), and the shrink to the detector's read size, which moved out of
+   the model thread;
 8. the interpreter lock: a tiny torch op (the size of a GPU kernel launch) alone, then beside a thread running
    pure Python as the event loop does under load; why CUDA runs the models in a child (`app/model_process.py`).
 """
 import argparse
-import io
 import json
 import multiprocessing
 import os
@@ -27,13 +27,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 from torch.profiler import profile
 from torchvision.models.detection import FCOS
 
-from app.imaging import _to_uint8_rgb, decode_image
+from app.imaging import decode_image
 from bench.__main__ import FIXTURE, camera_frames
 from models.allocator import keep_freed_memory
 from models.checkpoint import load_checkpoint
@@ -148,9 +148,9 @@ def allocator(data: str) -> dict:
 
 def frames(pipeline: MaskPipeline, data: str, runs: int) -> dict:
     jpegs = camera_frames([im.image_path.read_bytes() for im in val_images(data)[:20]], (1920, 1080))
-    pillow = lambda: [_to_uint8_rgb(ImageOps.exif_transpose(Image.open(io.BytesIO(j)))) for j in jpegs]  # noqa: E731
-    opencv = lambda: [decode_image(j, 10**9) for j in jpegs]  # noqa: E731
-    rgbs = opencv()
+    pillow = lambda: [decode_image(j, 10**9) for j in jpegs]  # noqa: E731
+    opencv = lambda: [cv2.cvtColor(cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for j in jpegs]  # noqa: E731
+    rgbs = pillow()
     return {"frames": len(jpegs), "size": "1920x1080", "mean_kb": round(sum(map(len, jpegs)) / len(jpegs) / 1024),
             "pillow_decode_ms": round(median_ms(pillow, runs) / len(jpegs), 2),
             "opencv_decode_ms": round(median_ms(opencv, runs) / len(jpegs), 2),

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from app.imaging import decode_image
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import VOC_DIR, wait_ready
@@ -103,6 +104,13 @@ def rgb_fixture() -> np.ndarray:
 def test_odd_but_valid_images_are_answered(client, make):
     r = post(client, make())
     assert r.status_code == 200, r.text
+
+
+def test_a_damaged_jpeg_prints_nothing_outside_the_json_logs(capfd):
+    jpeg = encode(rgb_fixture(), "JPEG")
+    damaged = jpeg[:-2] + b"\x00" * 75 + jpeg[-2:]  # stray bytes before the end marker, as some webcams send
+    assert decode_image(damaged, 10**9).shape == (225, 400, 3)
+    assert capfd.readouterr().err == ""  # OpenCV's libjpeg would print "Corrupt JPEG data: ..." to stderr here
 
 
 def test_cmyk_jpeg(client):
