@@ -18,6 +18,7 @@ run: $(VENV)/.installed
 	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.metrics $(PY) -m uvicorn app.main:app --host $${HOST:-0.0.0.0} --port $${PORT:-8000} --workers $${WORKERS:-1} --timeout-graceful-shutdown 30
 
 test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 clean:

@@ -10,8 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from app import __version__, metrics
 from app.auth import require_api_key, require_metrics_key
 from app.errors import APIError
-from app.schemas import ClassifyResponse, ErrorResponse, InfoResponse
 from app.imaging import decode_image
+from app.schemas import ClassifyResponse, ErrorResponse, InfoResponse
 from app.service import Service, png_base64
 from app.settings import Settings, get_settings
 from models.labels import CLASSES

@@ -34,10 +34,6 @@ class MicroBatcher:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
 
-    @property
-    def waiting(self) -> int:
-        return self.queue.qsize()
-
     async def submit(self, item: Any) -> Any:
         future = asyncio.get_running_loop().create_future()
         try:

@@ -1,16 +1,15 @@
 """The models in a child process with an interpreter lock of its own.
 
 Every torch op releases the GIL and takes it back. In the server's process the event loop and the decode threads
-hold it meanwhile, for up to the 5 ms switch interval each time: a tiny op beside a busy Python thread took
-1.1-1.3 ms instead of 1.8 us (BENCHMARKS.md, "Models in a child process"). On a GPU, where a batch is some
-thousand kernel launches of a few microseconds, that wait can be the batch's cost. A child process launches
+hold it meanwhile, for up to the interpreter's switch interval each time, so a tiny op beside a busy Python
+thread waits far longer than it runs (measured: BENCHMARKS.md, "Models in a child process"). On a GPU, where a
+batch is some thousand kernel launches of a few microseconds, that wait can be the batch's cost. A child process launches
 them undisturbed; it receives decoded images through a pipe and sends the faces back.
 
 This module imports no metrics: the child is spawned afresh and must not write Prometheus files of its own.
 """
 import logging
 import multiprocessing
-import os
 import signal
 from multiprocessing.connection import Connection
 
@@ -29,10 +28,10 @@ class ModelRestarted(Exception):
 
 def load_pipeline(settings: Settings, device: str, max_batch: int) -> MaskPipeline:
     """The service's pipeline on `device`, warmed for batches up to `max_batch`; call it in the thread that will run it."""
-    torch.set_num_threads(settings.torch_threads or len(os.sched_getaffinity(0)))
+    torch.set_num_threads(settings.resolved_torch_threads())
     pipeline = MaskPipeline(settings.model_dir / "detector.pt", settings.model_dir / "classifier.pt", device,
                             settings.min_confidence, settings.max_faces, half=settings.precision == "fp16",
-                            scale=settings.detector_scale or None, score_floor=settings.detector_score_floor)
+                            scale=settings.detector_scale, score_floor=settings.detector_score_floor)
     pipeline.warm_up(max_batch)  # the first requests pay no lazy start-up
     return pipeline
 

@@ -1,14 +1,12 @@
 """The loaded models and what a request does with them: decode, detect, classify, annotate, summarise."""
 import asyncio
 import base64
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 import cv2
 import numpy as np
-import torch
 
 from app import metrics
 from app.batching import MicroBatcher, QueueFull
@@ -21,21 +19,15 @@ from models.labels import CLASSES
 from models.pipeline import Job
 
 
-def pick_device(name: str) -> str:
-    if name == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def model_thread() -> ThreadPoolExecutor:
     """The one thread that ever calls torch: a second calling thread gets its own OpenMP team, and two teams
-    spinning on few cores made CPU inference 1.4-1.7x slower (`python -m bench.speedups`)."""
+    spinning on few cores slow CPU inference down (measured by `python -m bench.speedups`, BENCHMARKS.md)."""
     return ThreadPoolExecutor(1, thread_name_prefix="model")
 
 
 def cpu_pool(settings: Settings) -> ThreadPoolExecutor:
     """Threads for decoding and drawing, one per core: a burst of uploads cannot starve the event loop."""
-    return ThreadPoolExecutor(settings.cpu_threads or len(os.sched_getaffinity(0)), thread_name_prefix="cpu")
+    return ThreadPoolExecutor(settings.resolved_cpu_threads(), thread_name_prefix="cpu")
 
 
 class Service:
@@ -48,10 +40,9 @@ class Service:
     def __init__(self, settings: Settings, executor: ThreadPoolExecutor, cpu_pool: ThreadPoolExecutor):
         self.settings = settings
         self.cpu_pool = cpu_pool
-        self.device = pick_device(settings.device)
-        cuda = self.device.startswith("cuda")
-        batch = settings.batch_max_size or (16 if cuda else 1)
-        in_child = cuda if settings.model_process is None else settings.model_process
+        self.device = settings.resolved_device()
+        batch = settings.resolved_batch_size(self.device)
+        in_child = settings.resolved_model_process(self.device)
         self.models = ModelProcess(settings, self.device, batch) if in_child else load_pipeline(settings, self.device, batch)
         self.batcher = MicroBatcher(self._run_batch, executor, batch, settings.batch_max_wait_ms, settings.max_in_flight)
         metrics.MODEL.labels(**self.model_info).set(1)

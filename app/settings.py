@@ -1,10 +1,13 @@
-"""All service settings, read once from MASKWATCH_* environment variables."""
+"""All service settings, read once from MASKWATCH_* environment variables; every "0 = auto" is resolved here."""
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from models.pipeline import DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
 
@@ -16,14 +19,14 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload")
     max_pixels: int = Field(40_000_000, gt=0, description="largest accepted width x height")
-    min_confidence: float = Field(0.3, ge=0, le=1, description="default minimum detection score")
+    min_confidence: float = Field(MIN_CONFIDENCE, ge=0, le=1, description="default minimum detection score")
     uncertain_below: float = Field(0.6, ge=0, le=1, description="label confidence under which a face counts as uncertain")
-    max_faces: int = Field(100, gt=0, description="most faces returned per image")
+    max_faces: int = Field(MAX_FACES, gt=0, description="most faces returned per image")
     max_boxes: int = Field(500, gt=0, description="most boxes accepted in the `faces` field")
-    detector_scale: int = Field(528, ge=0, description="short side (px) the detector reads images at; 0 = the weights' own "
-                                "(544). 528 is 23% faster on CPU for the same test face AP (BENCHMARKS.md)")
-    detector_score_floor: float = Field(0.1, ge=0, le=1, description="detections under this score are dropped before NMS "
-                                        "(a min_confidence below it acts as it); 0.1 cuts NMS time, same val face AP as 0.05")
+    detector_scale: int = Field(DETECTOR_SCALE, ge=0, description="short side (px) the detector reads images at; 0 = the "
+                                "weights' own (why this default: BENCHMARKS.md)")
+    detector_score_floor: float = Field(SCORE_FLOOR, ge=0, le=1, description="detections under this score are dropped before "
+                                        "NMS (a min_confidence below it acts as it)")
     precision: Literal["fp32", "fp16"] = Field("fp32", description="fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU)")
     torch_threads: int = Field(0, ge=0, description="torch threads per process; 0 = the CPUs this process may use")
     cpu_threads: int = Field(0, ge=0, description="threads decoding and drawing images; 0 = the CPUs this process may use")
@@ -40,6 +43,26 @@ class Settings(BaseSettings):
     protect_metrics: bool = Field(False, description="/metrics needs an API key too (when keys are configured)")
     null_endpoint: bool = Field(False, description="serve POST /v1/null (upload parsed and decoded, no model) for benchmarks")
     log_level: str = Field("info", description="debug, info, warning or error")
+
+    def resolved_device(self) -> str:
+        if self.device == "auto":
+            import torch  # only here: the settings load in processes that never run a model
+
+            return "cuda:0" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def resolved_batch_size(self, device: str) -> int:
+        """Images per model batch: on a CPU a padded batch is slower than the images one by one."""
+        return self.batch_max_size or (16 if device.startswith("cuda") else 1)
+
+    def resolved_model_process(self, device: str) -> bool:
+        return device.startswith("cuda") if self.model_process is None else self.model_process
+
+    def resolved_torch_threads(self) -> int:
+        return self.torch_threads or len(os.sched_getaffinity(0))
+
+    def resolved_cpu_threads(self) -> int:
+        return self.cpu_threads or len(os.sched_getaffinity(0))
 
     @field_validator("api_keys", mode="before")
     @classmethod

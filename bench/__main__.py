@@ -1,6 +1,6 @@
 """MaskWatch benchmark: model-only stage times per batch size, then HTTP load against a real server.
 
-    python -m bench [--data VOC_DIR [--part test]] [--frames WxH] [--device cpu|cuda] [--workers 1] [--out results/bench/NAME]
+    python -m bench [--data VOC_DIR [--part test]] [--frames WxH] [--device cpu|cuda] [--workers 1] [--out runs/bench/NAME]
 
 1. model-only: decode, detect, classify, annotate per batch size (--batch-sizes), on --device;
 2. end to end: uvicorn (--workers processes) serving the real app, --requests uploads of the dataset's
@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import torch
 
+from app.settings import Settings
 from bench import load, machine, stages
 from bench.report import markdown
-from app.settings import Settings
 from models.pipeline import MaskPipeline
 from training.splits import SPLIT_FILES, load_split
 from training.voc import read_voc
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--skip-model", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
-    parser.add_argument("--out", default="results/bench/latest")
+    parser.add_argument("--out", default="runs/bench/latest")
     args = parser.parse_args()
 
     bodies = uploads(args.data, args.part)
@@ -89,7 +89,7 @@ def main() -> None:
     if not args.skip_model:
         print(f"model-only on {args.device} ({args.precision}):", flush=True)
         served = Settings()  # read at the service's scale and score floor
-        pipeline = MaskPipeline(device=args.device, half=args.precision == "fp16", scale=served.detector_scale or None,
+        pipeline = MaskPipeline(device=args.device, half=args.precision == "fp16", scale=served.detector_scale,
                                 score_floor=served.detector_score_floor)
         report["model"] = stages.time_stages(pipeline, bodies, args.batch_sizes, args.repeats)
         del pipeline

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from models.classifier import DEFAULT_WEIGHTS, MaskClassifier
+from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
 from training.voc import read_voc
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "voc")

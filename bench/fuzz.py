@@ -1,6 +1,6 @@
 """Fuzz the upload and decode path with mutated real images against a real server.
 
-    python -m bench.fuzz [--count 3000] [--concurrency 8] [--out results/reliability/fuzz.json]
+    python -m bench.fuzz [--count 3000] [--concurrency 8] [--out research/results/reliability/fuzz.json]
 
 Mutations: random byte flips (anywhere, or in the header), truncation, PNG IHDR / JPEG SOF size edits,
 format swaps (JPEG, WebP, BMP re-encodes of the fixtures, then mutated). Every answer must be 200 or a
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before an answer counts as a hang")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--port", type=int, default=8766)
-    parser.add_argument("--out", default="results/reliability/fuzz.json")
+    parser.add_argument("--out", default="runs/reliability/fuzz.json")
     args = parser.parse_args()
     with server(args.port, 1, {}) as (base, _):
         result = asyncio.run(fuzz(base, args.count, args.concurrency, args.timeout, args.seed))

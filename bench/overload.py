@@ -1,6 +1,6 @@
 """Overload a real server at 10x its capacity, then check it sheds fast, stays healthy and recovers at once.
 
-    python -m bench.overload [--capacity 4] [--factor 10] [--seconds 20] [--out results/reliability/overload.json]
+    python -m bench.overload [--capacity 4] [--factor 10] [--seconds 20] [--out research/results/reliability/overload.json]
 
 The server runs with MASKWATCH_MAX_IN_FLIGHT=capacity; capacity x factor clients upload in a loop for
 --seconds, waiting as told by Retry-After after a 503 (or not, with --ignore-retry-after). Passes when:
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--ignore-retry-after", action="store_true", help="clients retry at once instead of waiting")
     parser.add_argument("--port", type=int, default=8768)
-    parser.add_argument("--out", default="results/reliability/overload.json")
+    parser.add_argument("--out", default="runs/reliability/overload.json")
     args = parser.parse_args()
     env = {"MASKWATCH_MAX_IN_FLIGHT": str(args.capacity), "MASKWATCH_LOG_LEVEL": "warning"}
     with server(args.port, 1, env) as (base, _):

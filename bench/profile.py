@@ -81,12 +81,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--batches", type=int, default=5, help="batches timed and profiled, after two to warm up")
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--out", default="results/bench/profile")
+    parser.add_argument("--out", default="runs/bench/profile")
     args = parser.parse_args()
     if args.batch < 1 or args.batches < 1:
         parser.error("--batch and --batches must be at least 1")
     served = Settings()
-    pipeline = MaskPipeline(device=args.device, half=args.precision == "fp16", scale=served.detector_scale or None,
+    pipeline = MaskPipeline(device=args.device, half=args.precision == "fp16", scale=served.detector_scale,
                             score_floor=served.detector_score_floor)
     pipeline.warm_up(args.batch)
     work = batches(args.data, args.part, pipeline, args.batch, args.batches + 2)

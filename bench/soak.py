@@ -1,6 +1,6 @@
 """Soak a real server: a long mixed load of good and bad uploads, then check nothing drifted.
 
-    python -m bench.soak [--minutes 10] [--concurrency 32] [--max-requests 100000] [--out results/reliability/soak.json]
+    python -m bench.soak [--minutes 10] [--concurrency 32] [--max-requests 100000] [--out research/results/reliability/soak.json]
 
 Before the load, every good image is sent alone and its answer kept. During the load (bounded by
 --minutes and --max-requests, whichever comes first) a third of the uploads are bad (junk, truncated,
@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--warmup-s", type=float, default=30, help="memory is compared from this point on")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--port", type=int, default=8767)
-    parser.add_argument("--out", default="results/reliability/soak.json")
+    parser.add_argument("--out", default="runs/reliability/soak.json")
     args = parser.parse_args()
     env = {"MASKWATCH_LOG_LEVEL": "warning"}
     with server(args.port, 1, env) as (base, proc):

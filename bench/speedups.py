@@ -38,9 +38,9 @@ from bench.__main__ import FIXTURE, camera_frames
 from models.allocator import keep_freed_memory
 from models.checkpoint import load_checkpoint
 from models.crops import to_tensor
-from models.detector import detect, head_outputs, image_tensor, load_detector
+from models.detector import detect, image_tensor, load_detector
 from models.pipeline import DEFAULT_DETECTOR, Job, MaskPipeline
-from training.data import DEFAULT_DATA
+from training.data import KAGGLE_DATA
 from training.detection_metrics import evaluate_detections
 from training.splits import SPLIT_FILES, load_split
 from training.voc import read_voc
@@ -106,6 +106,18 @@ def op_counts(fn) -> dict:
         fn()
     events = prof.key_averages()
     return {"torch_ops": sum(e.count for e in events), "host_syncs": sum(e.count for e in events if e.key == "aten::nonzero")}
+
+
+@torch.inference_mode()
+def head_outputs(model: FCOS, images: list[torch.Tensor]) -> tuple[dict, list, list]:
+    """What `FCOS.forward` hands its post-processing for these (3, H, W) images: head outputs and anchors split
+    per level, and the resized image sizes (to compare post-processors on the same input)."""
+    batch, _ = model.transform(images)
+    features = list(model.backbone(batch.tensors.contiguous(memory_format=torch.channels_last)).values())
+    sizes = [f.shape[2] * f.shape[3] for f in features]
+    head = {k: list(v.split(sizes, dim=1)) for k, v in model.head(features).items()}
+    anchors = [list(a.split(sizes)) for a in model.anchor_generator(batch, features)]
+    return head, anchors, batch.image_sizes
 
 
 @torch.inference_mode()
@@ -178,13 +190,13 @@ def gil(ops: int = 3000) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=DEFAULT_DATA, help="VOC folder with the image split's val part")
+    parser.add_argument("--data", default=KAGGLE_DATA, help="VOC folder with the image split's val part")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--faces", type=int, default=16, help="faces per classifier batch in the BatchNorm comparison")
     args = parser.parse_args()
     reuse = allocator(args.data)  # first, in fresh processes: the pipeline below turns the setting on in this one
     torch.set_num_threads(len(os.sched_getaffinity(0)))  # as the service does
-    pipeline = MaskPipeline(scale=528)
+    pipeline = MaskPipeline()
     fixtures = [im.load_rgb() for im in read_voc(FIXTURE)]
     batchnorm = classifier_batchnorm(pipeline, args.faces, 10 * args.runs)  # first: the thread test's second OpenMP team skews what follows
     print(json.dumps({"threads": threads(pipeline, fixtures, args.runs), "flip_tta": flip_tta(pipeline, fixtures, args.runs),

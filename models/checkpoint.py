@@ -1,4 +1,8 @@
-"""The classifier checkpoint format: weights plus everything needed to preprocess and calibrate."""
+"""Checkpoint files of both models: weights (fp16) plus the spec needed to rebuild, preprocess and calibrate.
+
+`write_weights` / `read_weights` are the format both share; the classifier's spec and loader live here, the
+detector's in models/detector.py.
+"""
 import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -6,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from models.classifiers import build_classifier
+from models.architectures import build_classifier
 from models.labels import CLASSES
 
 FORMAT = "maskwatch-classifier/1"

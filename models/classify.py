@@ -1,9 +1,10 @@
 """Find and classify the faces of an image from the command line.
 
-    python -m models.classify IMAGE [--boxes '[[x1,y1,x2,y2], ...]'] [--annotate out.png] [--min-score 0.3]
+    python -m models.classify IMAGE [--boxes '[[x1,y1,x2,y2], ...]'] [--annotate out.png] [--min-confidence 0.3]
 
 Prints one JSON object per face: box, label, confidence, per-class scores and detection score.
-With --boxes, detection is skipped and exactly those boxes are classified.
+With --boxes, detection is skipped and exactly those boxes are classified. The defaults are the service's
+(models/pipeline.py), so it finds the same faces as `POST /v1/classify`.
 """
 import argparse
 import json
@@ -15,14 +16,14 @@ import cv2
 import numpy as np
 
 from models.annotate import annotate
-from models.pipeline import MaskPipeline, to_rgb
+from models.pipeline import MIN_CONFIDENCE, MaskPipeline, to_rgb
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("image", type=Path)
     parser.add_argument("--boxes", help="JSON list of [x1, y1, x2, y2] boxes in pixels")
-    parser.add_argument("--min-score", type=float, default=0.3, help="minimum detection score")
+    parser.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE, help="minimum detection score (default: the service's)")
     parser.add_argument("--annotate", type=Path, help="also write the image with coloured boxes here (PNG)")
     args = parser.parse_args()
     decoded = cv2.imread(str(args.image), cv2.IMREAD_UNCHANGED)
@@ -36,7 +37,7 @@ def main() -> int:
     except ValueError as err:
         print(f"error: --boxes must be a JSON list of [x1, y1, x2, y2]: {err}", file=sys.stderr)
         return 2
-    faces = MaskPipeline()(decoded, boxes, args.min_score)
+    faces = MaskPipeline()(decoded, boxes, args.min_confidence)
     for face in faces:
         print(json.dumps(asdict(face)))
     if args.annotate:

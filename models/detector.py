@@ -81,18 +81,6 @@ class FaceFCOS(FCOS):
         return boxes, scores, probs / probs.sum(2, keepdim=True)
 
 
-@torch.inference_mode()
-def head_outputs(model: FCOS, images: list[torch.Tensor]) -> tuple[dict, list, list]:
-    """What `FCOS.forward` hands its post-processing for these (3, H, W) images: head outputs and anchors split
-    per level, and the resized image sizes (to compare post-processors on the same input)."""
-    batch, _ = model.transform(images)
-    features = list(model.backbone(batch.tensors.contiguous(memory_format=torch.channels_last)).values())
-    sizes = [f.shape[2] * f.shape[3] for f in features]
-    head = {k: list(v.split(sizes, dim=1)) for k, v in model.head(features).items()}
-    anchors = [list(a.split(sizes)) for a in model.anchor_generator(batch, features)]
-    return head, anchors, batch.image_sizes
-
-
 def build_detector(spec: DetectorSpec, pretrained_backbone: bool = False, trainable_from: int = 4) -> FaceFCOS:
     """FCOS with a MobileNetV2-FPN backbone; blocks before `trainable_from` stay frozen."""
     weights = MobileNet_V2_Weights.IMAGENET1K_V1 if pretrained_backbone else None
@@ -153,7 +141,7 @@ def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple
     spec = DetectorSpec(**fields)
     model = build_detector(spec)
     model.load_state_dict(state)
-    # channels-last halves CPU inference time (measured: results/detector_scales.md)
+    # channels-last halves CPU inference time (measured: models/weights/DETECTOR_CARD.md, "Why this scale")
     model = fold_frozen_batchnorm(model).to(device, memory_format=torch.channels_last).eval()
     return model, spec, sha256_of(path)
 

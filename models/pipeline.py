@@ -11,11 +11,23 @@ import numpy as np
 import torch
 
 from models.allocator import keep_freed_memory
-from models.classifier import DEFAULT_WEIGHTS as DEFAULT_CLASSIFIER
-from models.classifier import MaskClassifier
 from models.detector import HalfBackbone, detect, load_detector
+from models.mask_classifier import DEFAULT_WEIGHTS as DEFAULT_CLASSIFIER
+from models.mask_classifier import MaskClassifier
 
 DEFAULT_DETECTOR = Path(__file__).parent / "weights" / "detector.pt"
+
+# What is served by default. The service's settings (app/settings.py), `python -m models.classify` and
+# `training.evaluate --pipeline` all start from these, so they give the same faces for the same image.
+MIN_CONFIDENCE = 0.3  # lowest detection score returned
+MAX_FACES = 100  # most faces returned per image
+DETECTOR_SCALE = 528  # short side the detector reads at; 0 = the weights' own (BENCHMARKS.md, "Read scale")
+SCORE_FLOOR = 0.1  # detections under it are dropped before NMS, which makes NMS shorter (BENCHMARKS.md)
+
+
+def long_side(short_side: int) -> int:
+    """The longest long side the detector reads an image at, for a short side: 4/3 of it (a 4:3 frame fits whole)."""
+    return short_side * 4 // 3
 
 
 @dataclass
@@ -47,7 +59,7 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
 def shrink(rgb: np.ndarray, short_side: int, long_side: int) -> np.ndarray:
     """`rgb` brought down to the detector's read size with area averaging (rather than aliased inside the model);
     unchanged when not larger. Safe in any thread: the service runs it beside decoding, so a batch of camera
-    frames is not shrunk one by one in the model thread (1080p: 2.75 ms each on this CPU)."""
+    frames is not shrunk one by one in the model thread (BENCHMARKS.md, "Camera frames")."""
     height, width = rgb.shape[:2]
     scale = min(short_side / min(height, width), long_side / max(height, width))
     if scale >= 1:
@@ -61,35 +73,35 @@ class Job:
     (`MaskPipeline.shrink` of `rgb`, made in the caller's thread) or else in a shrink made by `run`."""
     rgb: np.ndarray
     boxes: np.ndarray | None = None
-    min_score: float | None = None
+    min_confidence: float | None = None
     small: np.ndarray | None = None
 
 
 class MaskPipeline:
     """Detector + classifier, loaded once onto one device.
 
-    `half` runs the classifier and the detector's backbone in fp16 on CUDA; `scale` overrides the detector's read scale (short side in pixels)
-    and `score_floor` its lowest kept detection score (0.05 in the weights).
+    `half` runs the classifier and the detector's backbone in fp16 on CUDA; `scale` is the detector's read scale
+    (short side in pixels; 0 = the one in the weights) and `score_floor` its lowest kept detection score.
     """
 
     def __init__(self, detector_weights: str | Path = DEFAULT_DETECTOR, classifier_weights: str | Path = DEFAULT_CLASSIFIER,
-                 device: str | torch.device = "cpu", min_score: float = 0.3, max_faces: int = 300, half: bool = False,
-                 scale: int | None = None, score_floor: float | None = None):
+                 device: str | torch.device = "cpu", min_confidence: float = MIN_CONFIDENCE, max_faces: int = MAX_FACES,
+                 half: bool = False, scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR):
         self.device = torch.device(device)
-        self.reuses_memory = self.device.type == "cpu" and keep_freed_memory()  # see models/allocator.py
+        if self.device.type == "cpu":
+            keep_freed_memory()  # see models/allocator.py
         self.detector, self.detector_spec, sha = load_detector(detector_weights, self.device)
         self.detector_name = f"fcos_mobilenet_v2@{sha[:12]}"
         self.classifier = MaskClassifier(classifier_weights, self.device, half)
         self.classes = self.classifier.spec.classes
-        self.min_score = min_score
+        self.min_confidence = min_confidence
         self.max_faces = max_faces
         self.half = half and self.device.type == "cuda"
         if self.half:
             self.detector.backbone = HalfBackbone(self.detector.backbone)
         if scale:
             self.set_scale(scale)
-        if score_floor is not None:  # dropped before NMS: a higher floor is a shorter NMS
-            self.detector.score_thresh = score_floor
+        self.detector.score_thresh = score_floor
         self._fix_canvas()
 
     def _fix_canvas(self) -> None:
@@ -107,9 +119,9 @@ class MaskPipeline:
 
     def set_scale(self, short_side: int) -> None:
         """Read images at this short side (long side at most 4/3 of it) instead of the scale in the weights."""
-        self.detector_spec = replace(self.detector_spec, min_size=short_side, max_size=short_side * 4 // 3)
+        self.detector_spec = replace(self.detector_spec, min_size=short_side, max_size=long_side(short_side))
         self.detector.transform.min_size = (short_side,)
-        self.detector.transform.max_size = short_side * 4 // 3
+        self.detector.transform.max_size = long_side(short_side)
         self._fix_canvas()
 
     @property
@@ -146,14 +158,10 @@ class MaskPipeline:
         """Face boxes (N, 4) in `rgb`'s pixels and their detection scores, best first."""
         return self.detect_batch([rgb])[0]
 
-    def keep(self, boxes: np.ndarray, scores: np.ndarray, min_score: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Detections at or above `min_score` (default: the pipeline's), capped at `max_faces`."""
-        kept = scores >= (self.min_score if min_score is None else min_score)
+    def keep(self, boxes: np.ndarray, scores: np.ndarray, min_confidence: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Detections at or above `min_confidence` (default: the pipeline's), capped at `max_faces`."""
+        kept = scores >= (self.min_confidence if min_confidence is None else min_confidence)
         return boxes[kept][:self.max_faces], scores[kept][:self.max_faces]
-
-    def faces(self, rgb: np.ndarray, min_score: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Detected boxes and scores of one image, filtered by `keep`."""
-        return self.keep(*self.detect(rgb), min_score)
 
     def classify_batch(self, images: list[np.ndarray], boxes: list[np.ndarray],
                        det_scores: list[np.ndarray | None]) -> list[list[Face]]:
@@ -171,10 +179,6 @@ class MaskPipeline:
                           for box, p, s in zip(image_boxes, image_probs, scores)])
         return faces
 
-    def classify(self, rgb: np.ndarray, boxes: np.ndarray, det_scores: np.ndarray | None = None) -> list[Face]:
-        """Classify `boxes` of one RGB image in one batch."""
-        return self.classify_batch([rgb], [boxes], [det_scores])[0]
-
     def run(self, jobs: list[Job]) -> tuple[list[list[Face]], dict[str, float]]:
         """Faces of each job's image: one detector batch for the jobs without boxes, one classifier batch for all.
 
@@ -189,13 +193,13 @@ class MaskPipeline:
             smalls = [self.shrink(jobs[i].rgb) if jobs[i].small is None else jobs[i].small for i in to_detect]
             found = self.detect_batch([jobs[i].rgb for i in to_detect], smalls)
             for i, (b, s) in zip(to_detect, found):
-                boxes[i], scores[i] = self.keep(b, s, jobs[i].min_score)
+                boxes[i], scores[i] = self.keep(b, s, jobs[i].min_confidence)
             timing["detect"] = round((time.perf_counter() - start) * 1000, 2)
         start = time.perf_counter()
         faces = self.classify_batch([job.rgb for job in jobs], boxes, scores)
         timing["classify"] = round((time.perf_counter() - start) * 1000, 2)
         return faces, timing
 
-    def __call__(self, image: np.ndarray, boxes: np.ndarray | None = None, min_score: float | None = None) -> list[Face]:
+    def __call__(self, image: np.ndarray, boxes: np.ndarray | None = None, min_confidence: float | None = None) -> list[Face]:
         """Faces of one decoded image; with `boxes`, detection is skipped and exactly those are classified."""
-        return self.run([Job(to_rgb(image), boxes, min_score)])[0][0]
+        return self.run([Job(to_rgb(image), boxes, min_confidence)])[0][0]

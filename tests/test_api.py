@@ -234,7 +234,7 @@ def test_concurrent_uploads_share_batches_and_get_their_own_answers():
 
 
 def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
-    from app.batching import QueueFull, MicroBatcher
+    from app.batching import MicroBatcher, QueueFull
 
     async def full(self, item):
         raise QueueFull

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 
 from bench.__main__ import camera_frames
-from bench.profile import batches, markdown, top_ops, wall_ms
 from bench.machine import describe
+from bench.profile import batches, markdown, top_ops, wall_ms
 from models.pipeline import MaskPipeline
 from tests.conftest import VOC_DIR
 

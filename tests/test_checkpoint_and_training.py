@@ -2,10 +2,18 @@ import numpy as np
 import pytest
 import torch
 
+from models.architectures import ARCHITECTURES, build_classifier
 from models.checkpoint import ClassifierSpec, load_checkpoint, save_checkpoint
-from models.classifier import DEFAULT_WEIGHTS, MaskClassifier
-from models.classifiers import ARCHITECTURES, build_classifier
-from training.engine import TrainConfig, augment_batch, batch_loss, class_weights, epoch_order, fit, param_groups
+from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
+from training.engine import (
+    TrainConfig,
+    augment_batch,
+    batch_loss,
+    class_weights,
+    epoch_order,
+    fit,
+    param_groups,
+)
 from training.faces import FaceTable
 
 
@@ -138,3 +146,17 @@ def test_augmentation_rotates_and_lowers_resolution_reproducibly():
     assert not torch.allclose(strong, plain)
     # a low-resolution view has lost high frequencies: neighbouring pixels differ less than in noise
     assert (strong[..., 1:] - strong[..., :-1]).abs().mean() < 0.5 * (plain[..., 1:] - plain[..., :-1]).abs().mean()
+
+
+def test_recipe_flags_come_from_the_config_and_override_only_what_is_given():
+    import argparse
+
+    from training.recipe import PRESETS, add_recipe_args, recipe_from_args
+
+    parser = argparse.ArgumentParser()
+    add_recipe_args(parser, preset="maskwatch")
+    cfg = recipe_from_args(parser.parse_args(["--epochs", "30", "--flip-tta", "--keep", "last", "--mixup", "0.2"]))
+    assert (cfg.epochs, cfg.flip_tta, cfg.keep, cfg.mixup) == (30, True, "last", 0.2)
+    assert cfg.input_size == PRESETS["maskwatch"]["input_size"] and cfg.lr == PRESETS["maskwatch"]["lr"]
+    assert recipe_from_args(parser.parse_args(["--preset", "paper"])) == TrainConfig()
+    assert not recipe_from_args(parser.parse_args(["--no-pretrained"])).pretrained

@@ -5,7 +5,6 @@ import sys
 import numpy as np
 
 from tests.conftest import VOC_DIR
-from training.experiments.paper_table import aggregate
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -31,13 +30,12 @@ def test_crossval_rejects_a_rare_fraction_outside_zero_to_one():
     assert result.returncode == 2 and "--rare-fraction must be in (0, 1]" in result.stderr
 
 
-def test_evaluate_pipeline_on_fixtures_and_detector_labels_need_a_three_class_detector(tmp_path):
+def test_evaluate_pipeline_on_fixtures_reports_each_dataset(tmp_path):
     result = run("training.evaluate", "--data", str(VOC_DIR), "--pipeline", "--out", str(tmp_path), "--examples", "1")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["labels"] == "classifier" and report["face_ap50"] > 0.8 and (tmp_path / "pr_curve.png").exists()
-    result = run("training.evaluate", "--data", str(VOC_DIR), "--pipeline", "--labels", "detector", "--out", str(tmp_path))
-    assert result.returncode == 2 and "--three-class" in result.stderr
+    assert report["face_ap50"] > 0.8 and (tmp_path / "pr_curve.png").exists()
+    assert report["per_dataset"]["voc"]["face_ap50"] == report["face_ap50"]
 
 
 def test_classify_cli_prints_one_json_line_per_given_box(tmp_path):
@@ -49,12 +47,3 @@ def test_classify_cli_prints_one_json_line_per_given_box(tmp_path):
     assert (tmp_path / "a.png").stat().st_size > 1000
     bad = run("models.classify", str(tmp_path / "missing.png"))
     assert bad.returncode == 2 and "cannot read" in bad.stderr
-
-
-def test_paper_table_aggregates_mean_and_std_over_seeds():
-    runs = [{"split": "face", "arch": "custom_relu_bn", "seed": s, "pretrained": False, "seconds": 2.0,
-             "device": "cpu", "acc_with_mask": a, "acc_without_mask": 1.0, "acc_mask_worn_incorrectly": 0.5, "aca": a} for s, a in enumerate([0.8, 0.9])]
-    (row,) = aggregate(runs)
-    assert row["seeds"] == 2 and row["init"] == "scratch" and row["devices"] == "cpu x2"
-    assert row["aca"] == "85.00 ± 7.07"
-    assert row["paper"].endswith("85.29")

@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from training.detection_metrics import class_ap50, coco_ap, evaluate_detections, match, voc_ap
-from training.experiments.error_budget import oracle_labels
+from training.detection_metrics import (
+    class_ap50,
+    coco_ap,
+    evaluate_detections,
+    ignored,
+    match,
+    voc_ap,
+)
 
 BOX = np.array([[10, 10, 30, 30]], dtype=float)
 FAR = np.array([[100, 100, 120, 120]], dtype=float)
@@ -62,12 +68,9 @@ def test_class_scores_rank_every_box_in_every_class():
     assert by_score["a"] == 1.0 and np.isnan(by_score["b"])
 
 
-def test_oracle_labels_take_the_overlapping_faces_class_and_leave_the_rest():
-    gt_boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float)
-    gt_labels = np.array([2, 1])
-    boxes = np.array([[21, 21, 31, 31], [0, 0, 10, 12], [50, 50, 60, 60], [0, 0, 10, 30]], float)
-    labels, confident = oracle_labels(gt_boxes, gt_labels, boxes, np.array([0, 0, 0, 0]))
-    assert labels.tolist() == [1, 2, 0, 0]
-    assert confident.tolist() == [True, True, False, False]
-    none, _ = oracle_labels(np.zeros((0, 4)), np.zeros(0, int), boxes, np.array([1, 1, 1, 1]))
-    assert none.tolist() == [1, 1, 1, 1]
+def test_detections_on_ignore_regions_count_neither_way():
+    gt = np.array([[0, 0, 10, 10]], float)
+    unannotated = np.array([[50, 50, 60, 60]], float)
+    preds = np.array([[0, 0, 10, 10], [50, 50, 60, 61], [80, 80, 90, 90], [1, 0, 10, 10]], float)
+    assert ignored(gt, unannotated, preds).tolist() == [False, True, False, False]
+    assert not ignored(gt, np.zeros((0, 4)), preds).any()

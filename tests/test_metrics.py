@@ -3,8 +3,15 @@ import pytest
 import torch
 
 from training.engine import class_weights
-from training.experiments.learning_curve import crossing
-from training.metrics import aca, calibrate, confusion_matrix, expected_calibration_error, fit_temperature, per_class_accuracy
+from training.metrics import (
+    aca,
+    calibrate,
+    confusion_matrix,
+    expected_calibration_error,
+    fit_temperature,
+    per_class_accuracy,
+    per_dataset,
+)
 
 
 def test_class_weights_follow_the_paper_formula():
@@ -51,8 +58,9 @@ def test_logit_bias_is_off_by_default_and_favours_rare_classes_when_asked():
     assert aca(confusion_matrix(y, (logits / t + bias).argmax(1))) > aca(confusion_matrix(y, logits.argmax(1)))
 
 
-def test_learning_curve_crossing_follows_the_log_line():
-    points = [{"faces": n, "incorrect": 0.1 * np.log2(n)} for n in (16, 32, 64)]  # +0.1 per doubling
-    assert crossing(points, "incorrect", 0.8) == pytest.approx(256)
-    flat = [{"faces": n, "incorrect": 0.5} for n in (16, 32)]
-    assert crossing(flat, "incorrect", 0.8) == float("inf")
+def test_per_dataset_summaries_split_the_faces_by_their_folder():
+    y = np.array([0, 1, 2, 0, 1])
+    probs = np.eye(3)[[0, 1, 2, 1, 1]]
+    report = per_dataset(y, probs, np.array(["b", "b", "b", "a", "a"]))
+    assert list(report) == ["b", "a"]
+    assert report["b"]["aca"] == 1.0 and report["a"]["n"] == 2 and report["a"]["acc_with_mask"] == 0.0

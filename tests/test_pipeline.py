@@ -106,23 +106,13 @@ def test_three_class_detector_returns_one_box_per_face():
     assert torch.equal(found["labels"], scores.argmax(1))
 
 
-def test_fuse_is_a_normalised_geometric_mean():
-    from training.evaluate import fuse
-
-    detector = np.array([[0.8, 0.1, 0.1], [1 / 3, 1 / 3, 1 / 3]])
-    classifier = np.array([[0.2, 0.2, 0.6], [0.1, 0.3, 0.6]])
-    fused = fuse(detector, classifier)
-    assert np.allclose(fused.sum(1), 1)
-    assert np.allclose(fused[1], np.sqrt(classifier[1]) / np.sqrt(classifier[1]).sum())  # a flat detector defers
-    assert fused[0].argmax() == 0 and fused[0, 2] > fused[0, 1]
-
-
 def test_batched_postprocessing_matches_torchvisions_per_image_loop(pipeline, voc_images):
     """One class: FaceFCOS's whole-batch post-processing keeps exactly the boxes torchvision's FCOS keeps per image."""
     import torch
     from torchvision.models.detection import FCOS
 
-    from models.detector import head_outputs, image_tensor
+    from bench.speedups import head_outputs
+    from models.detector import image_tensor
 
     model = pipeline.detector
     rgbs = [im.load_rgb() for im in voc_images] + [np.zeros((90, 200, 3), np.uint8)]  # a faceless one too

@@ -1,3 +1,6 @@
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 
 from tests.conftest import synthetic_images
@@ -63,3 +66,17 @@ def test_a_thinned_fold_loses_rare_training_faces_only():
     assert len(full[0]) - len(thinned[0]) == rare(full[0]) - rare(thinned[0])
     assert np.array_equal(full[1], thinned[1]) and np.array_equal(full[2], thinned[2])
     assert not set(table.image_index[full[0]]) & set(table.image_index[full[2]])
+
+
+def test_a_second_dataset_leaves_the_first_datasets_parts_and_folds_as_they_were():
+    first = synthetic_images(120, seed=1)
+    second = [dataclasses.replace(im, image_path=Path(f"other{i}.png"), dataset="other") for i, im in enumerate(synthetic_images(80, seed=2))]
+    for im in first:
+        im.dataset = "first"
+    alone, both = image_split(first), image_split(first + second)
+    own = {im.stem for im in first}
+    assert all([s for s in both[p] if s in own] == alone[p] for p in alone)
+    assert any(s.startswith("other") for s in both["test"])
+    folds_alone, folds_both = image_folds(first), image_folds(first + second)
+    assert [[s for s in f if s in own] for f in folds_both] == folds_alone
+    assert sorted(sum(folds_both, [])) == sorted(im.stem for im in first + second)

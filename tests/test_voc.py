@@ -5,7 +5,13 @@ import pytest
 
 from models.labels import CLASSES
 from tests.conftest import VOC_DIR
-from training.voc import VOCError, parse_annotation, read_voc
+from training.voc import (
+    VOCError,
+    parse_annotation,
+    parse_label_map,
+    read_voc,
+    read_vocs,
+)
 
 XML = """<annotation><filename>{name}</filename><size><width>100</width><height>80</height><depth>3</depth></size>
 {objects}</annotation>"""
@@ -17,7 +23,7 @@ def write_voc(root: Path, stem: str, objects: list[tuple[str, tuple]], with_imag
     (root / "annotations").mkdir(parents=True, exist_ok=True)
     if with_image:
         (root / "images" / f"{stem}.png").write_bytes(b"not decoded by the parser")
-    xml = XML.format(name=f"{stem}.png", objects="".join(OBJ.format(label=l, b=b) for l, b in objects))
+    xml = XML.format(name=f"{stem}.png", objects="".join(OBJ.format(label=name, b=b) for name, b in objects))
     path = root / "annotations" / f"{stem}.xml"
     path.write_text(xml)
     return path
@@ -59,7 +65,7 @@ def test_missing_image_names_the_file(tmp_path):
 
 def test_unknown_class_and_empty_folder_fail_clearly(tmp_path):
     write_voc(tmp_path / "x", "odd", [("helmet", (1, 1, 9, 9))])
-    with pytest.raises(VOCError, match="odd.xml.*helmet"):
+    with pytest.raises(VOCError, match="odd.xml.*helmet.*--label-map helmet=CLASS"):
         read_voc(tmp_path / "x")
     with pytest.raises(VOCError, match="no annotations"):
         read_voc(tmp_path / "empty")
@@ -67,3 +73,28 @@ def test_unknown_class_and_empty_folder_fail_clearly(tmp_path):
 
 def test_fixture_dir_exists():
     assert (VOC_DIR / "annotations").is_dir()
+
+
+def test_ilc_spelling_maps_and_a_label_map_adds_names(tmp_path):
+    write_voc(tmp_path / "ilc", "a", [("with_incorrect_mask", (1, 1, 9, 9)), ("mask_weared_incorrect", (2, 2, 9, 9))])
+    write_voc(tmp_path / "own", "b", [("masked", (1, 1, 9, 9)), ("bare", (2, 2, 9, 9))])
+    (ilc,) = read_voc(tmp_path / "ilc")
+    assert [CLASSES[i] for i in ilc.labels] == ["mask_worn_incorrectly"] * 2 and ilc.dataset == "ilc"
+    (own,) = read_voc(tmp_path / "own", parse_label_map("masked=with_mask, bare=without_mask"))
+    assert [CLASSES[i] for i in own.labels] == ["with_mask", "without_mask"]
+
+
+@pytest.mark.parametrize("text", ["masked", "masked=helmet", "=with_mask"])
+def test_a_bad_label_map_entry_says_what_is_expected(text):
+    with pytest.raises(VOCError, match="NAME=CLASS"):
+        parse_label_map(text)
+
+
+def test_several_folders_are_read_in_order_and_stems_must_be_unique(tmp_path):
+    write_voc(tmp_path / "one", "a", [("with_mask", (1, 1, 9, 9))])
+    write_voc(tmp_path / "two", "b", [("without_mask", (1, 1, 9, 9))])
+    images = read_vocs([tmp_path / "two", tmp_path / "one"])
+    assert [(im.stem, im.dataset) for im in images] == [("b", "two"), ("a", "one")]
+    write_voc(tmp_path / "three", "a", [("with_mask", (1, 1, 9, 9))])
+    with pytest.raises(VOCError, match="three/images/a.png.*also.*one/images/a.png"):
+        read_vocs([tmp_path / "one", tmp_path / "three"])

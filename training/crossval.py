@@ -1,6 +1,6 @@
 """5-fold image-level cross-validation of a classifier recipe, predictions pooled over the folds.
 
-    python -m training.crossval --preset maskwatch --out results/crossval
+    python -m training.crossval --preset maskwatch --out runs/crossval
 
 Every face is tested exactly once, by the model of the fold that held its image out. Inside each
 fold, 10% of the training images are set aside as validation data for early saving, the softmax
@@ -9,7 +9,7 @@ temperature and (with --logit-bias) the logit bias; the fold's test images are u
 Besides the recipe as configured, each fold also scores its other variants at no training cost: the
 best-validation-loss and the last epoch's weights, each with and without flip TTA ("variants" in the
 report). predictions.npz keeps every variant's temperature-scaled probabilities, validation and test,
-so that ensembles of recipes can be scored afterwards (training.experiments.ensembles).
+so that ensembles of recipes can be scored afterwards (research.ensembles).
 """
 import argparse
 import dataclasses
@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from models.crops import to_tensor
-from training.data import DEFAULT_DATA
-from training.engine import PRESETS, TrainConfig, fit, pick_device, predict_logits
+from training.data import add_data_args, load_data
+from training.engine import fit, pick_device, predict_logits
 from training.faces import FaceTable
-from training.metrics import calibrate, calibrated_probs, fit_temperature, summarize
+from training.metrics import calibrate, calibrated_probs, fit_temperature, per_dataset, summarize
 from training.plots import plot_confusion
+from training.recipe import TrainConfig, add_recipe_args, recipe_from_args
 from training.splits import FOLDS_FILE, INCORRECT, image_split, load_split, thin_class
-from training.voc import read_voc
 
 VARIANTS = {f"{keep}{'_tta' if tta else ''}": (keep, tta) for keep in ("best", "last") for tta in (False, True)}
 
@@ -70,6 +70,7 @@ def save_predictions(path: Path, table: FaceTable, results: list[dict]) -> None:
               "test_fold": np.concatenate([np.full(len(r["test_idx"]), k) for k, r in enumerate(results)]),
               "val_labels": np.concatenate([r["val_labels"] for r in results])}
     arrays["test_labels"] = table.labels[arrays["test_idx"]]
+    arrays["test_dataset"] = table.datasets[arrays["test_idx"]]
     for name in VARIANTS:
         for part in ("test", "val"):
             arrays[f"{name}_{part}"] = np.concatenate([r["variants"][name][f"{part}_probs"] for r in results])
@@ -85,36 +86,23 @@ def variant_summaries(y_test: np.ndarray, results: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=DEFAULT_DATA)
-    parser.add_argument("--preset", default="maskwatch", choices=sorted(PRESETS))
-    parser.add_argument("--input-size", type=int)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--margin", type=float)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--class-weights", choices=("none", "sqrt", "inverse"))
-    parser.add_argument("--rotate", type=float, help="augmentation: rotation up to this many degrees")
-    parser.add_argument("--lowres", type=float, help="augmentation: share of crops shown at a lower resolution")
-    parser.add_argument("--keep", choices=("best", "last"), help="weights kept: lowest validation loss or last epoch")
-    parser.add_argument("--sampler", choices=("shuffle", "class"), help="class: draw faces by class weight instead of weighting the loss")
-    parser.add_argument("--ema", type=float, help="keep an exponential moving average of the weights with this decay per step")
-    parser.add_argument("--mixup", type=float, help="train on mixup pairs with this Beta(a, a) parameter")
-    parser.add_argument("--backbone-lr", type=float, help="learning rate of the pretrained layers as a fraction of the head's")
-    parser.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, help="average each crop's logits with its mirror image's")
+    add_data_args(parser)
+    add_recipe_args(parser, preset="maskwatch")
     parser.add_argument("--rare-fraction", type=float, default=1.0,
                         help="train each fold on only this share of its incorrectly-worn faces (a learning curve; tests keep all)")
     parser.add_argument("--logit-bias", action="store_true", help="also fit an ACA logit bias per fold (on its validation part)")
+    parser.add_argument("--folds-file", default=str(FOLDS_FILE), help="CV folds (training.make_splits --out for your own data)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", default="results/crossval")
+    parser.add_argument("--out", default="runs/crossval")
     args = parser.parse_args()
     if not 0 < args.rare_fraction <= 1:
         parser.error(f"--rare-fraction must be in (0, 1], got {args.rare_fraction}")
-    cfg = TrainConfig(**PRESETS[args.preset])
-    overrides = {k: getattr(args, k) for k in ("input_size", "epochs", "margin", "seed", "class_weights", "rotate", "lowres", "keep", "sampler", "ema", "mixup", "backbone_lr", "flip_tta") if getattr(args, k) is not None}
-    cfg = dataclasses.replace(cfg, **overrides)
+    cfg = recipe_from_args(args)
     device = pick_device(args.device)
-    voc = read_voc(args.data)
+    voc = load_data(parser, args)
     table = FaceTable.from_voc(voc)
-    folds = load_split(FOLDS_FILE)["folds"]
+    held = {im.stem for im in voc}
+    folds = [[s for s in fold if s in held] for fold in load_split(args.folds_file)["folds"]]
     start = time.perf_counter()
     results = []
     for k, stems in enumerate(folds):
@@ -131,7 +119,7 @@ def main() -> None:
               "temperatures": [r["temperature"] for r in results], "biases": [r["bias"].tolist() for r in results],
               "best_epochs": [r["best_epoch"] for r in results], "rare_fraction": args.rare_fraction,
               "rare_train_faces": [r["rare_train_faces"] for r in results],
-              "pooled": summarize(y, final),
+              "pooled": summarize(y, final), "per_dataset": per_dataset(y, final, table.datasets[idx]),
               "validation": summarize(np.concatenate([r["val_labels"] for r in results]), np.concatenate([r["val_probs"] for r in results])), "pooled_temperature_only": summarize(y, temp_only),
               "pooled_uncalibrated": summarize(y, calibrated_probs(raw)),
               "variants": variant_summaries(y, results)}
@@ -140,8 +128,10 @@ def main() -> None:
     (out / "crossval.json").write_text(json.dumps(report, indent=1))
     save_predictions(out / "predictions.npz", table, results)
     plot_confusion(report["pooled"]["confusion_matrix"], out / "confusion_matrix.png", "5-fold image-level CV, pooled")
-    p = report["pooled"]
-    print(json.dumps({k: p[k] for k in ("n", "acc_with_mask", "acc_without_mask", "acc_mask_worn_incorrectly", "aca", "ece")}, indent=1))
+    keys = ("n", "acc_with_mask", "acc_without_mask", "acc_mask_worn_incorrectly", "aca", "ece")
+    print(json.dumps({k: report["pooled"][k] for k in keys}, indent=1))
+    for name, p in report["per_dataset"].items():
+        print(name, {k: round(p[k], 4) for k in keys})
     for name in ("validation", "pooled_uncalibrated", "pooled_temperature_only"):
         print(name, {k: round(report[name][k], 4) for k in ("aca", "acc_mask_worn_incorrectly", "ece")})
     for name, v in report["variants"].items():

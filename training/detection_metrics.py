@@ -70,9 +70,9 @@ def coco_ap(tp: np.ndarray, n_gt: int) -> float:
 
 
 def _per_class(gt, pred, c, class_scores=None):
-    gts = [b[l == c] for b, l in gt]
+    gts = [b[lab == c] for b, lab in gt]
     if class_scores is None:
-        preds = [(b[l == c], s[l == c]) for b, l, s in pred]
+        preds = [(b[lab == c], s[lab == c]) for b, lab, s in pred]
     else:
         preds = [(b, scores[:, c]) for (b, _, _), scores in zip(pred, class_scores)]
     return gts, preds
@@ -112,6 +112,17 @@ def evaluate_detections(gt: list[tuple[np.ndarray, np.ndarray]], pred: list[tupl
     return {"ap50": per_class, "map50": float(np.nanmean(list(per_class.values()))), "map50_95": float(np.nanmean(coco)),
             "face_ap50": voc_ap(tp, n), "face_recall50": float(hit.mean()) if n else float("nan"),
             "recall_by_size": by_size, "faces": int(n)}
+
+
+def ignored(gt_boxes: np.ndarray, ignore_boxes: np.ndarray, pred_boxes: np.ndarray, iou_thr: float = 0.5) -> np.ndarray:
+    """Which predictions fall on an ignore region (an unannotated real face): IoU >= `iou_thr` with one of
+    `ignore_boxes` and under it with every ground-truth box. As VOC's "difficult" faces, they count neither
+    as true nor as false positives."""
+    if len(ignore_boxes) == 0 or len(pred_boxes) == 0:
+        return np.zeros(len(pred_boxes), dtype=bool)
+    on_ignore = iou(pred_boxes, ignore_boxes).max(1) >= iou_thr
+    on_gt = iou(pred_boxes, gt_boxes).max(1) >= iou_thr if len(gt_boxes) else np.zeros(len(pred_boxes), dtype=bool)
+    return on_ignore & ~on_gt
 
 
 def pr_curve(gt_boxes: list[np.ndarray], preds: list[tuple[np.ndarray, np.ndarray]], iou_thr: float = 0.5):

@@ -13,53 +13,12 @@ from torch.utils.data import WeightedRandomSampler
 from tqdm import tqdm
 
 from models.allocator import keep_freed_memory
-from models.classifiers import build_classifier
+from models.architectures import build_classifier
 from models.crops import to_tensor
 from training.faces import FaceTable
+from training.recipe import TrainConfig
 
 NUM_CLASSES = 3
-
-
-@dataclass
-class TrainConfig:
-    """One training recipe. `epochs=None` means the paper's: 40 for the custom CNNs, 20 for transfer models."""
-
-    arch: str = "custom_relu_bn"
-    pretrained: bool = False
-    input_size: int = 35
-    margin: float = 0.0
-    epochs: int | None = None
-    lr: float = 1e-5
-    weight_decay: float = 1e-2
-    batch_size: int = 128
-    optimizer: str = "adam"
-    schedule: str = "constant"
-    class_weights: str = "inverse"
-    label_smoothing: float = 0.0
-    augment: bool = False
-    jitter: float = 0.1
-    rotate: float = 0.0  # with augment: random rotation up to this many degrees
-    lowres: float = 0.0  # with augment: share of crops shown at a random lower resolution, as small faces look
-    flip_tta: bool = False
-    keep: str = "best"  # the weights returned: "best" (lowest validation loss, the paper's) or "last" epoch's
-    sampler: str = "shuffle"  # "class": draw faces in proportion to their class weight instead of weighting the loss
-    ema: float = 0.0  # > 0: validate and keep an exponential moving average of the weights, this decay per step
-    mixup: float = 0.0  # > 0: train on mixup pairs, mixing weight drawn from Beta(mixup, mixup)
-    backbone_lr: float = 1.0  # the pretrained layers learn at this fraction of lr, the new head at lr itself
-    seed: int = 0
-
-    def resolved_epochs(self) -> int:
-        return self.epochs or (40 if self.arch.startswith("custom") else 20)
-
-
-PRESETS: dict[str, dict] = {
-    # The paper's recipe (Section 6): 35x35 crops, Adam 1e-5, L2 1e-2, batch 128, weighted CE.
-    "paper": {},
-    # MaskWatch's recipe, chosen on validation data (see models/weights/CLASSIFIER_CARD.md).
-    "maskwatch": dict(arch="mobilenet_v2", pretrained=True, input_size=80, margin=0.15, epochs=20, lr=1e-3,
-                      weight_decay=1e-4, batch_size=64, optimizer="adamw", schedule="cosine",
-                      class_weights="sqrt", label_smoothing=0.05, augment=True, flip_tta=False),
-}
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -156,6 +115,29 @@ def predict_logits(model: nn.Module, x: torch.Tensor, flip_tta: bool = False, ba
     return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES)
 
 
+def train_one_epoch(model: nn.Module, loss_fn: nn.Module, opt: torch.optim.Optimizer, sched, averaged: AveragedModel | None,
+                    x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, rng: np.random.Generator, gen: torch.Generator,
+                    desc: str, progress: bool) -> float:
+    """One pass over `x` (already in epoch order) in batches of `cfg.batch_size`; returns the mean training loss."""
+    model.train()
+    device = next(model.parameters()).device
+    total, bar = 0.0, tqdm(range(0, len(y), cfg.batch_size), desc=desc, disable=not progress, leave=False)
+    for i in bar:
+        xb, yb = x[i:i + cfg.batch_size], y[i:i + cfg.batch_size].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = batch_loss(model, loss_fn, xb, yb, cfg.mixup, rng, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched:
+            sched.step()
+        if averaged:
+            averaged.update_parameters(model)
+        total += loss.item() * len(yb)
+        bar.set_postfix(train_loss=f"{loss.item():.4f}")
+    return total / max(len(y), 1)
+
+
 @dataclass
 class FitResult:
     model: nn.Module
@@ -199,28 +181,15 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
             x_train = augment_batch(to_tensor(table.crops(train_idx, cfg.input_size, cfg.margin, cfg.jitter, rng)), gen, cfg.rotate, cfg.lowres).to(device)
         else:
             x_train = x_fixed
-        model.train()
         order = epoch_order(y_train, weights.cpu(), cfg.sampler, gen)
-        total, bar = 0.0, tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False)
-        for i in bar:
-            rows = order[i:i + cfg.batch_size]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = batch_loss(model, loss_fn, x_train[rows], y_train[rows].to(device), cfg.mixup, rng, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched:
-                sched.step()
-            if averaged:
-                averaged.update_parameters(model)
-            total += loss.item() * len(rows)
-            bar.set_postfix(train_loss=f"{loss.item():.4f}")
+        train_loss = train_one_epoch(model, loss_fn, opt, sched, averaged, x_train[order], y_train[order], cfg, rng, gen,
+                                     f"epoch {epoch}/{epochs}", progress)
         val_loss = val_loss_fn(predict_logits(kept, x_val).to(device), y_val.to(device)).item()
-        history.append({"epoch": epoch, "train_loss": total / len(order), "val_loss": val_loss})
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
         if val_loss < best_loss:
             best, best_loss, best_epoch = copy.deepcopy(kept.state_dict()), val_loss, epoch
         if progress:
-            tqdm.write(f"epoch {epoch:3d}/{epochs}  train_loss {total / len(order):.4f}  val_loss {val_loss:.4f}"
+            tqdm.write(f"epoch {epoch:3d}/{epochs}  train_loss {train_loss:.4f}  val_loss {val_loss:.4f}"
                        + ("  *" if best_epoch == epoch else ""))
     states = {"best": best, "last": copy.deepcopy(kept.state_dict())}
     kept.load_state_dict(states[cfg.keep])

@@ -1,22 +1,19 @@
-"""Evaluate MaskWatch on any VOC folder.
+"""Evaluate MaskWatch on VOC folders, each dataset reported alone and pooled.
 
 Classifier mode (default): classify the ground-truth faces and print per-class accuracy, ACA, ECE and
 the confusion matrix (rows true, columns predicted) as JSON.
 
     python -m training.evaluate --data path/to/voc [--weights models/weights/classifier.pt]
-    python -m training.evaluate --part test      # this dataset, the image split's test part
+    python -m training.evaluate --part test      # both datasets, the image split's test part
 
-Pipeline mode: detect + classify, then per-class AP@0.5 (VOC all-point), mAP@0.5, COCO mAP@[.5:.95],
-class-agnostic face AP@0.5 and recall, recall by face size; writes a precision-recall plot and a few
-annotated examples to --out. Per-class AP ranks each face in its top label only (one label per face, as
-the service answers); `ap50_class_scores` / `map50_class_scores` also rank every face in every class by
-detection score x that class's probability, the way detectors that emit a box per class are scored.
-`--detector haar|mtcnn` swaps in a baseline detector (see training/baselines.py).
+Pipeline mode: detect + classify at the service's settings (models/pipeline.py), then per-class AP@0.5
+(VOC all-point), mAP@0.5, COCO mAP@[.5:.95], class-agnostic face AP@0.5 and recall, recall by face size;
+writes a precision-recall plot and a few annotated examples to --out. Per-class AP ranks each face in its
+top label only (one label per face, as the service answers); `ap50_class_scores` / `map50_class_scores`
+also rank every face in every class by detection score x that class's probability, the way detectors
+that emit a box per class are scored.
 
-    python -m training.evaluate --pipeline --part test --out results/pipeline
-
-With a three-class detector (`train_detector --three-class`), `--labels detector` scores its own class scores and
-`--labels fused` their geometric mean with the classifier's probabilities.
+    python -m training.evaluate --pipeline --part test --out runs/pipeline
 """
 import argparse
 import json
@@ -27,27 +24,32 @@ import cv2
 import numpy as np
 
 from models.annotate import annotate
-from models.classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.labels import CLASSES, COLORS_BGR
-from models.detector import detect
-from models.pipeline import DEFAULT_DETECTOR, Face, MaskPipeline
-from training.data import DEFAULT_DATA
-from training.detection_metrics import class_ap50, evaluate_detections, pr_curve
-from training.metrics import summarize
+from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
+from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, MIN_CONFIDENCE, SCORE_FLOOR, Face, MaskPipeline
+from training.data import add_data_args, load_data
+from training.detection_metrics import class_ap50, evaluate_detections, ignored, pr_curve
+from training.metrics import per_dataset, summarize
 from training.splits import PARTS, SPLIT_FILES, load_split
-from training.voc import VOCError, VOCImage, read_voc
+from training.voc import VOCImage
 
-EVAL_MIN_SCORE = 0.05  # keep low-scored detections: AP integrates over the whole precision-recall curve
+EVAL_MIN_CONFIDENCE = 0.05  # keep low-scored detections: AP integrates over the whole precision-recall curve
 
 
-def evaluate_classifier(classifier: MaskClassifier, images: list[VOCImage]) -> dict:
-    """Classify every ground-truth face of `images` (one batch per image) and summarise."""
-    probs, labels = [], []
-    for im in images:
-        if len(im.labels):
-            probs.append(classifier.predict_boxes(im.load_rgb(), im.boxes))
-            labels.append(im.labels)
-    return summarize(np.concatenate(labels), np.concatenate(probs))
+def load_ignore(path: str | None) -> dict[str, np.ndarray]:
+    """Ignore regions by image stem, from a JSON file {"stem": [[x1, y1, x2, y2], ...], ...}."""
+    if not path:
+        return {}
+    return {stem: np.asarray(boxes, dtype=np.float64).reshape(-1, 4) for stem, boxes in json.loads(Path(path).read_text()).items()}
+
+
+def drop_ignored(images: list[VOCImage], preds: list[tuple], ignore: dict[str, np.ndarray]) -> list[tuple]:
+    """`preds` without the detections on each image's ignore regions (see `detection_metrics.ignored`)."""
+    out = []
+    for im, pred in zip(images, preds):
+        keep = ~ignored(im.boxes, ignore.get(im.stem, np.zeros((0, 4))), pred[0])
+        out.append(tuple(a[keep] for a in pred))
+    return out
 
 
 def pipeline_predictions(detections: list[tuple], classifier: MaskClassifier, images: list[VOCImage]) -> list[tuple]:
@@ -55,38 +57,10 @@ def pipeline_predictions(detections: list[tuple], classifier: MaskClassifier, im
     out = []
     for im, (boxes, det) in zip(images, detections):
         rgb = im.load_rgb()
-        keep = det >= EVAL_MIN_SCORE
+        keep = det >= EVAL_MIN_CONFIDENCE
         boxes, det = boxes[keep], det[keep]
         probs = classifier.predict_boxes(rgb, boxes)
         out.append((boxes, probs.argmax(1) if len(probs) else np.zeros(0, int), det * probs.max(1, initial=0), probs, det))
-    return out
-
-
-def fuse(detector_scores: np.ndarray, classifier_probs: np.ndarray) -> np.ndarray:
-    """Geometric mean of the detector's and the classifier's class distributions, renormalised (chosen on val over
-    the arithmetic mean and the detector's one-hot label: results/detector/three_class.md)."""
-    mean = np.sqrt(detector_scores * classifier_probs)
-    return mean / np.maximum(mean.sum(1, keepdims=True), 1e-12)
-
-
-def three_class_outputs(pipeline: MaskPipeline, images: list[VOCImage]) -> list[tuple]:
-    """Per image, a three-class detector's (boxes, detection scores, class scores) and the classifier's probabilities."""
-    out = []
-    for im in images:
-        rgb = im.load_rgb()
-        found = detect(pipeline.detector, [rgb], pipeline.device)[0]
-        keep = found["scores"].numpy() >= EVAL_MIN_SCORE
-        boxes, det, class_scores = (found[k].numpy()[keep] for k in ("boxes", "scores", "class_scores"))
-        out.append((boxes, det, class_scores, pipeline.classifier.predict_boxes(rgb, boxes)))
-    return out
-
-
-def detector_label_predictions(pipeline: MaskPipeline, images: list[VOCImage], fused: bool) -> list[tuple]:
-    """Like `pipeline_predictions`, labels from a three-class detector's class scores; `fused` with the classifier's."""
-    out = []
-    for boxes, det, class_scores, classifier_probs in three_class_outputs(pipeline, images):
-        probs = fuse(class_scores, classifier_probs) if fused else class_scores
-        out.append((boxes, probs.argmax(1), det * probs.max(1, initial=0), probs, det))
     return out
 
 
@@ -116,74 +90,86 @@ def plot_pr(images: list[VOCImage], preds: list[tuple], path: Path, title: str) 
     plt.close(fig)
 
 
-def write_examples(images: list[VOCImage], preds: list[tuple], out: Path, min_score: float, count: int) -> None:
+def write_examples(images: list[VOCImage], preds: list[tuple], out: Path, min_confidence: float, count: int) -> None:
     for im, (boxes, labels, _, probs, det) in list(zip(images, preds))[:count]:
-        faces = [Face(list(b), CLASSES[int(l)], float(p.max()), {}, float(d))
-                 for b, l, p, d in zip(boxes, labels, probs, det) if d >= min_score]
+        faces = [Face(list(b), CLASSES[int(label)], float(p.max()), {}, float(d))
+                 for b, label, p, d in zip(boxes, labels, probs, det) if d >= min_confidence]
         cv2.imwrite(str(out / f"example_{im.stem}.png"), annotate(im.load_rgb(), faces))
+
+
+def evaluate_classifier(classifier: MaskClassifier, images: list[VOCImage]) -> dict:
+    """Classify every ground-truth face of `images` (one batch per image); pooled and per dataset."""
+    probs, labels, datasets = [], [], []
+    for im in images:
+        if len(im.labels):
+            probs.append(classifier.predict_boxes(im.load_rgb(), im.boxes))
+            labels.append(im.labels)
+            datasets += [im.dataset] * len(im.labels)
+    y, p = np.concatenate(labels), np.concatenate(probs)
+    return {**summarize(y, p), "per_dataset": per_dataset(y, p, np.array(datasets))}
+
+
+def detection_report(images: list[VOCImage], preds: list[tuple]) -> dict:
+    """Detection metrics of `pipeline_predictions` over all images, and over each dataset's images alone."""
+    def metrics(chosen: list[int]) -> dict:
+        gt = [(images[i].boxes, images[i].labels) for i in chosen]
+        pred = [preds[i] for i in chosen]
+        out = evaluate_detections(gt, [p[:3] for p in pred], len(CLASSES), CLASSES)
+        # the service returns every face's three scores: ranking faces by any one of them is what this AP measures
+        out["ap50_class_scores"] = class_ap50(gt, [p[:3] for p in pred], CLASSES, [p[4][:, None] * p[3] for p in pred])
+        out["map50_class_scores"] = float(np.nanmean(list(out["ap50_class_scores"].values())))
+        return out
+
+    names = [im.dataset for im in images]
+    report = metrics(list(range(len(images))))
+    report["per_dataset"] = {n: metrics([i for i, m in enumerate(names) if m == n]) for n in dict.fromkeys(names)}
+    return report
+
+
+def select_part(images: list[VOCImage], part: str | None) -> list[VOCImage]:
+    if not part:
+        return images
+    wanted = set(load_split(SPLIT_FILES["image"])[part])
+    return [im for im in images if im.stem in wanted]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=DEFAULT_DATA, help="VOC folder (images/ + annotations/)")
+    add_data_args(parser)
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="classifier weights")
     parser.add_argument("--part", choices=PARTS, help="only the images of this part of the saved image split")
     parser.add_argument("--pipeline", action="store_true", help="detect faces instead of using the ground-truth boxes")
-    parser.add_argument("--detector", default="ours", choices=("ours", "haar", "mtcnn"))
     parser.add_argument("--detector-weights", default=str(DEFAULT_DETECTOR))
-    parser.add_argument("--min-score", type=float, default=0.3, help="detection score for the annotated examples")
+    parser.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE, help="detection score for the annotated examples")
     parser.add_argument("--examples", type=int, default=4)
-    parser.add_argument("--out", default="results/pipeline", help="pipeline mode: where plots and examples go")
+    parser.add_argument("--out", default="runs/evaluate", help="pipeline mode: where metrics, plots and examples go")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16 on CUDA, as the service's MASKWATCH_PRECISION")
-    parser.add_argument("--scale", type=int, help="detector short side (default: the one in the weights)")
-    parser.add_argument("--labels", choices=("classifier", "detector", "fused"), default="classifier",
-                        help="a three-class detector's own class scores, or fused with the classifier's probabilities")
-    parser.add_argument("--score-floor", type=float, help="detector's lowest kept score (default: the weights' 0.05)")
+    parser.add_argument("--scale", type=int, default=DETECTOR_SCALE, help="detector short side; 0 = the weights' own (default: the service's)")
+    parser.add_argument("--score-floor", type=float, default=SCORE_FLOOR, help="detector's lowest kept score (default: the service's)")
     parser.add_argument("--batch", type=int, default=1, help="detect this many images per batch, as the service's micro-batches")
+    parser.add_argument("--ignore", help="JSON {stem: [[x1, y1, x2, y2], ...]}: unannotated real faces, whose detections count neither way")
     args = parser.parse_args()
-    try:
-        images = read_voc(args.data)
-    except VOCError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.part:
-        wanted = set(load_split(SPLIT_FILES["image"])[args.part])
-        images = [im for im in images if im.stem in wanted]
+    images = select_part(load_data(parser, args), args.part)
+    if not images:
+        parser.error(f"no image of --data is in the {args.part} part of the saved split")
     half = args.precision == "fp16"
-    pipeline = MaskPipeline(args.detector_weights, args.weights, args.device, half=half, scale=args.scale,
-                            score_floor=args.score_floor) if args.pipeline and args.detector == "ours" else None
-    classifier = pipeline.classifier if pipeline else MaskClassifier(args.weights, args.device, half)
-    report = {"classifier": classifier.name, "data": args.data, "part": args.part, "images": len(images),
-              "device": args.device, "precision": args.precision, "batch": args.batch,
-              "scale": args.scale, "score_floor": args.score_floor}
+    report = {"classifier": None, "data": args.data, "part": args.part, "images": len(images), "device": args.device,
+              "precision": args.precision, "batch": args.batch, "scale": args.scale, "score_floor": args.score_floor}
     if not args.pipeline:
+        classifier = MaskClassifier(args.weights, args.device, half)
+        report["classifier"] = classifier.name
         print(json.dumps({**report, **evaluate_classifier(classifier, images)}, indent=1))
         return 0
-    if pipeline:
-        detections, report["detector"] = batched_detections(pipeline, images, args.batch), pipeline.detector_name
-    else:
-        from training import baselines
-        detect_fn = baselines.haar_detector() if args.detector == "haar" else baselines.mtcnn_detector(args.device)
-        detections, report["detector"] = [detect_fn(im.load_rgb()) for im in images], args.detector
-    if args.labels == "classifier":
-        preds = pipeline_predictions(detections, classifier, images)
-    elif pipeline is None or pipeline.detector_spec.num_classes != len(CLASSES):
-        parser.error("--labels detector|fused needs our detector trained with --three-class")
-    else:
-        preds = detector_label_predictions(pipeline, images, args.labels == "fused")
-    report["labels"] = args.labels
-    gt = [(im.boxes, im.labels) for im in images]
-    metrics = evaluate_detections(gt, [p[:3] for p in preds], len(CLASSES), CLASSES)
-    # the service returns every face's three scores: ranking faces by any one of them is what this AP measures
-    metrics["ap50_class_scores"] = class_ap50(gt, [p[:3] for p in preds], CLASSES, [p[4][:, None] * p[3] for p in preds])
-    metrics["map50_class_scores"] = float(np.nanmean(list(metrics["ap50_class_scores"].values())))
+    pipeline = MaskPipeline(args.detector_weights, args.weights, args.device, half=half, scale=args.scale, score_floor=args.score_floor)
+    report["classifier"], report["detector"] = pipeline.classifier.name, pipeline.detector_name
+    preds = pipeline_predictions(batched_detections(pipeline, images, args.batch), pipeline.classifier, images)
+    report.update(detection_report(images, drop_ignored(images, preds, load_ignore(args.ignore))), ignore=args.ignore)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report.update(metrics)
     (out / "metrics.json").write_text(json.dumps(report, indent=1))
     plot_pr(images, preds, out / "pr_curve.png", f"{report['detector']} + classifier ({args.part or 'all'} images)")
-    write_examples(images, preds, out, args.min_score, args.examples)
+    write_examples(images, preds, out, args.min_confidence, args.examples)
     print(json.dumps(report, indent=1))
     return 0
 

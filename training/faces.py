@@ -18,6 +18,7 @@ class FaceTable:
     ids: list[str]
     stems: list[str]
     fixed_crops: dict[tuple[int, float], np.ndarray] = field(default_factory=dict)
+    datasets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))  # each face's folder name
 
     @classmethod
     def from_voc(cls, voc: list[VOCImage], load_images: bool = True) -> "FaceTable":
@@ -27,7 +28,8 @@ class FaceTable:
         boxes = np.concatenate([im.boxes for im in voc]).astype(np.float32)
         labels = np.concatenate([im.labels for im in voc]).astype(np.int64)
         ids = [f"{im.stem}#{j}" for im in voc for j in range(len(im.labels))]
-        return cls(images, image_index, boxes, labels, ids, [im.stem for im in voc])
+        datasets = np.array([im.dataset for im in voc for _ in range(len(im.labels))], dtype=str)
+        return cls(images, image_index, boxes, labels, ids, [im.stem for im in voc], datasets=datasets)
 
     def export_crops(self, path: str, size: int, margin: float) -> None:
         """Save every face's crop at one size and margin, to train without the images (e.g. on a lent GPU)."""
@@ -47,14 +49,15 @@ class FaceTable:
                    blob["ids"].tolist(), stems, {key: blob["crops"]})
 
     def select_faces(self, face_ids: list[str]) -> np.ndarray:
-        """Indices of the given face ids."""
+        """Indices of the given face ids that this table holds (a split may name faces of other datasets)."""
         position = {fid: i for i, fid in enumerate(self.ids)}
-        return np.array([position[f] for f in face_ids], dtype=np.int64)
+        return np.array([position[f] for f in face_ids if f in position], dtype=np.int64)
 
     def select_images(self, stems: list[str]) -> np.ndarray:
-        """Indices of every face that belongs to one of the given images."""
-        wanted = {self.stems.index(s) for s in stems}
-        return np.flatnonzero(np.isin(self.image_index, list(wanted)))
+        """Indices of every face that belongs to one of the given images that this table holds."""
+        position = {s: i for i, s in enumerate(self.stems)}
+        wanted = [position[s] for s in stems if s in position]
+        return np.flatnonzero(np.isin(self.image_index, wanted))
 
     def crops(self, indices: np.ndarray, size: int, margin: float, jitter: float = 0.0,
               rng: np.random.Generator | None = None) -> np.ndarray:

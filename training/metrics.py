@@ -70,6 +70,11 @@ def summarize(y_true: np.ndarray, probs: np.ndarray) -> dict:
     }
 
 
+def per_dataset(y_true: np.ndarray, probs: np.ndarray, datasets: np.ndarray) -> dict[str, dict]:
+    """`summarize` of each dataset's faces alone, datasets in the order they first come."""
+    return {name: summarize(y_true[datasets == name], probs[datasets == name]) for name in dict.fromkeys(datasets.tolist())}
+
+
 def fit_logit_bias(logits: np.ndarray, y_true: np.ndarray, prior: np.ndarray, temperature: float = 1.0,
                    taus: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)) -> np.ndarray:
     """Logit adjustment for ACA: bias = -tau * log(prior), tau chosen on validation data by ACA.

@@ -37,11 +37,15 @@ def face_split(images: list[VOCImage], seed: int = 0, fractions=(0.8, 0.1, 0.1))
     return {p: sorted(v) for p, v in split.items()}
 
 
-def _strata(images: list[VOCImage]) -> dict[tuple[bool, bool], list[str]]:
-    """Group image stems by (has an incorrectly-worn mask, has an unmasked face)."""
-    groups: dict[tuple[bool, bool], list[str]] = {}
+def _strata(images: list[VOCImage]) -> dict[tuple[int, bool, bool], list[str]]:
+    """Group image stems by (dataset, has an incorrectly-worn mask, has an unmasked face).
+
+    Datasets are numbered in the order they come, so adding a second folder after the first leaves
+    the first folder's parts and folds as they were."""
+    order = {name: i for i, name in enumerate(dict.fromkeys(im.dataset for im in images))}
+    groups: dict[tuple[int, bool, bool], list[str]] = {}
     for im in images:
-        key = (bool((im.labels == INCORRECT).any()), bool((im.labels == WITHOUT).any()))
+        key = (order[im.dataset], bool((im.labels == INCORRECT).any()), bool((im.labels == WITHOUT).any()))
         groups.setdefault(key, []).append(im.stem)
     return dict(sorted(groups.items()))
 
@@ -87,11 +91,16 @@ SPLIT_FILES = {"face": SPLITS_DIR / "face_split.json", "image": SPLITS_DIR / "im
 FOLDS_FILE = SPLITS_DIR / "image_folds.json"
 
 
-def part_indices(table, kind: str) -> dict[str, np.ndarray]:
-    """Face indices of a `FaceTable` for each part of the saved `face` or `image` split."""
-    split = load_split(SPLIT_FILES[kind])
+def part_indices(table, kind: str, path: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Face indices of a `FaceTable` for each part of the saved `face` or `image` split (or of the split file `path`)."""
+    path = Path(path or SPLIT_FILES[kind])
+    split = load_split(path)
     select = table.select_faces if kind == "face" else table.select_images
-    return {part: select(split[part]) for part in PARTS}
+    parts = {part: select(split[part]) for part in PARTS}
+    if any(len(idx) == 0 for idx in parts.values()):
+        raise ValueError(f"the data has no face in some part of {path}: "
+                         f"{ {p: len(i) for p, i in parts.items()} } (rebuild splits with training.make_splits?)")
+    return parts
 
 
 def thin_class(indices: np.ndarray, labels: np.ndarray, cls: int, fraction: float, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Train the face detector (FCOS on an ImageNet MobileNetV2 FPN) on the image split.
+"""Train the face detector (FCOS on an ImageNet MobileNetV2 FPN) on the image split of every --data folder.
 
     python -m training.train_detector --epochs 24 --out runs/detector
     python -m training.train_detector --resume runs/detector/last.pt     # continue after an interruption
@@ -25,11 +25,11 @@ from models.allocator import keep_freed_memory
 from models.checkpoint import read_weights
 from models.detector import FORMAT as DETECTOR_FORMAT
 from models.detector import DetectorSpec, build_detector, detect, image_tensor, save_detector
-from training.data import DEFAULT_DATA
+from training.data import add_data_args, load_data
 from training.detection_metrics import evaluate_detections
 from training.engine import pick_device
 from training.splits import SPLIT_FILES, load_split
-from training.voc import VOCImage, read_voc
+from training.voc import VOCImage
 
 
 @dataclasses.dataclass
@@ -58,6 +58,30 @@ def augment(rgb: np.ndarray, target: dict, gen: torch.Generator, jitter: v2.Colo
     return image, {"boxes": boxes, "labels": target["labels"]}
 
 
+def train_one_epoch(model, opt: torch.optim.Optimizer, sched, scaler: torch.amp.GradScaler, train: list[tuple[np.ndarray, dict]],
+                    cfg: DetTrainConfig, gen: torch.Generator, jitter: v2.ColorJitter, device: torch.device, desc: str) -> float:
+    """One pass over `train` in a random order, augmented; returns the mean loss per batch."""
+    model.train()
+    order = torch.randperm(len(train), generator=gen).tolist()
+    bar = tqdm(range(0, len(order), cfg.batch_size), desc=desc)
+    total = 0.0
+    for i in bar:
+        batch = [augment(*train[j], gen, jitter) for j in order[i:i + cfg.batch_size]]
+        images = [b[0].to(device) for b in batch]
+        targets = [{k: v.to(device) for k, v in b[1].items()} for b in batch]
+        with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
+            losses = model(images, targets)
+            loss = sum(losses.values())
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        total += loss.item()
+        bar.set_postfix(loss=f"{loss.item():.3f}", **{k.replace("bbox_", ""): f"{v.item():.3f}" for k, v in losses.items()})
+    return total / len(bar)
+
+
 def evaluate(model, data: list[tuple[np.ndarray, dict]], num_classes: int, device) -> dict:
     gt, pred = [], []
     for rgb, target in data:
@@ -69,7 +93,8 @@ def evaluate(model, data: list[tuple[np.ndarray, dict]], num_classes: int, devic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=DEFAULT_DATA)
+    add_data_args(parser)
+    parser.add_argument("--split-file", default=str(SPLIT_FILES["image"]), help="image-level split (training.make_splits --out)")
     parser.add_argument("--epochs", type=int, default=DetTrainConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=DetTrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=DetTrainConfig.lr)
@@ -91,10 +116,12 @@ def main() -> None:
     keep_freed_memory()  # faster CPU steps: see models/allocator.py
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    split = load_split(SPLIT_FILES["image"])
-    voc = {im.stem: im for im in read_voc(args.data)}
-    train = load_images([voc[s] for s in split["train"][:args.limit]], cfg.three_class)
-    val = load_images([voc[s] for s in split["val"][:args.limit]], cfg.three_class)
+    split = load_split(args.split_file)
+    voc = {im.stem: im for im in load_data(parser, args)}
+    train = load_images([voc[s] for s in split["train"] if s in voc][:args.limit], cfg.three_class)
+    val = load_images([voc[s] for s in split["val"] if s in voc][:args.limit], cfg.three_class)
+    if not train or not val:
+        parser.error(f"no image of --data is in the train or val part of {args.split_file}")
 
     try:
         model = build_detector(spec, pretrained_backbone=not (args.resume or args.init)).to(device)
@@ -128,25 +155,8 @@ def main() -> None:
 
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train), generator=gen).tolist()
-        bar = tqdm(range(0, len(order), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}")
-        total = 0.0
-        for i in bar:
-            batch = [augment(*train[j], gen, jitter) for j in order[i:i + cfg.batch_size]]
-            images = [b[0].to(device) for b in batch]
-            targets = [{k: v.to(device) for k, v in b[1].items()} for b in batch]
-            with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
-                losses = model(images, targets)
-                loss = sum(losses.values())
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            total += loss.item()
-            bar.set_postfix(loss=f"{loss.item():.3f}", **{k.replace("bbox_", ""): f"{v.item():.3f}" for k, v in losses.items()})
-        record = {"epoch": epoch, "train_loss": total / steps_per_epoch}
+        train_loss = train_one_epoch(model, opt, sched, scaler, train, cfg, gen, jitter, device, f"epoch {epoch}/{cfg.epochs}")
+        record = {"epoch": epoch, "train_loss": train_loss}
         model.transform.min_size = (spec.min_size,)
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             metrics = evaluate(model, val, spec.num_classes, device)

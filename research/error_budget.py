@@ -1,0 +1,102 @@
+"""Where the pipeline's mAP@0.5 goes: the detector's share and the classifier's.
+
+    python -m research.error_budget --part test --scale 528 --score-floor 0.1 \
+        --crossval runs/cv_80:best --out research/results/error_budget/test.md
+
+Rows, each scored by the pipeline's own metric code (one label per face, score = detection x confidence):
+- served: the detector's boxes labelled by the classifier, as the service answers;
+- detector + perfect labels: the same boxes, each labelled with the class of the ground-truth face it overlaps
+  most (IoU >= 0.5; the rest keep the classifier's label) at confidence 1: what a perfect classifier would reach;
+- perfect boxes + classifier: the ground-truth boxes at detection score 1, labelled by the classifier: what a
+  perfect detector would reach;
+- with `--crossval DIR:VARIANT` (repeatable): perfect boxes labelled by a cross-validation run's pooled predictions, over all
+  the images (every face predicted by the fold that never saw its image), a steadier figure than one part's.
+"""
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from models.labels import CLASSES
+from models.pipeline import DETECTOR_SCALE, SCORE_FLOOR, MaskPipeline
+from training.crossval import VARIANTS
+from training.data import KAGGLE_DATA
+from training.detection_metrics import evaluate_detections, iou
+from training.evaluate import batched_detections, pipeline_predictions
+from training.splits import PARTS, SPLIT_FILES, load_split
+from training.voc import VOCImage, read_voc
+
+
+def oracle_labels(gt_boxes: np.ndarray, gt_labels: np.ndarray, boxes: np.ndarray, fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each box's label from the ground-truth face it overlaps most when IoU >= 0.5 (confidence 1), else `fallback`
+    (confidence 0 marks it: the caller keeps its own confidence)."""
+    labels, confident = fallback.copy(), np.zeros(len(boxes), bool)
+    if len(boxes) and len(gt_boxes):
+        overlap = iou(boxes, gt_boxes)
+        best = overlap.argmax(1)
+        confident = overlap[np.arange(len(boxes)), best] >= 0.5
+        labels[confident] = gt_labels[best[confident]]
+    return labels, confident
+
+
+def crossval_predictions(run: str, images: list[VOCImage]) -> list[tuple]:
+    """Ground-truth boxes of every image, labelled by a crossval run's pooled test probabilities (`DIR:VARIANT`)."""
+    folder, variant = run.split(":")
+    blob = np.load(Path(folder) / "predictions.npz")
+    probs = np.zeros_like(blob[f"{variant}_test"])
+    probs[blob["test_idx"]] = blob[f"{variant}_test"]  # back to dataset order, as FaceTable numbers faces
+    preds, start = [], 0
+    for im in images:
+        p = probs[start:start + len(im.labels)]
+        start += len(im.labels)
+        preds.append((im.boxes, p.argmax(1), p.max(1, initial=0)))
+    return preds
+
+
+def row(name: str, images: list[VOCImage], preds: list[tuple]) -> str:
+    m = evaluate_detections([(im.boxes, im.labels) for im in images], preds, len(CLASSES), CLASSES)
+    return f"| {name} | {len(images)} | {m['map50']:.3f} | " + " | ".join(f"{m['ap50'][c]:.3f}" for c in CLASSES) + f" | {m['face_ap50']:.3f} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=KAGGLE_DATA)
+    parser.add_argument("--part", choices=PARTS, default="val")
+    parser.add_argument("--scale", type=int, default=DETECTOR_SCALE, help="short side; 0 = the weights' own (default: the service's)")
+    parser.add_argument("--score-floor", type=float, default=SCORE_FLOOR, help="default: the service's")
+    parser.add_argument("--crossval", action="append", default=[], help="DIR:VARIANT of a training.crossval run, e.g. runs/cv_80:best (repeatable)")
+    parser.add_argument("--out", required=True, help="Markdown table")
+    args = parser.parse_args()
+    for run in args.crossval:
+        folder, _, variant = run.partition(":")
+        if variant not in VARIANTS or not (Path(folder) / "predictions.npz").is_file():
+            parser.error(f"--crossval {run!r}: expected DIR:VARIANT, VARIANT one of {sorted(VARIANTS)}, DIR/predictions.npz from training.crossval")
+    every = read_voc(args.data)
+    wanted = set(load_split(SPLIT_FILES["image"])[args.part])
+    images = [im for im in every if im.stem in wanted]
+    pipeline = MaskPipeline(scale=args.scale, score_floor=args.score_floor)
+    served = pipeline_predictions(batched_detections(pipeline, images, 1), pipeline.classifier, images)
+    perfect_labels = []
+    for im, (boxes, labels, scores, probs, det) in zip(images, served):
+        oracle, confident = oracle_labels(im.boxes, im.labels, boxes, labels)
+        perfect_labels.append((boxes, oracle, np.where(confident, det, scores)))
+    perfect_boxes = []
+    for im in images:
+        probs = pipeline.classifier.predict_boxes(im.load_rgb(), im.boxes)
+        perfect_boxes.append((im.boxes, probs.argmax(1), probs.max(1, initial=0)))
+    rows = [f"`{pipeline.detector_name}` + `{pipeline.classifier.name}`, short side {pipeline.detector_spec.min_size}, "
+            f"score floor {pipeline.detector.score_thresh}", "",
+            "| boxes + labels | images | mAP@0.5 | " + " | ".join(f"AP {c}" for c in CLASSES) + " | face AP@0.5 |",
+            "|---" * (4 + len(CLASSES)) + "|",
+            row(f"served: detector + classifier ({args.part})", images, [p[:3] for p in served]),
+            row(f"detector + perfect labels ({args.part})", images, perfect_labels),
+            row(f"perfect boxes + classifier ({args.part})", images, perfect_boxes)]
+    for run in args.crossval:
+        rows.append(row(f"perfect boxes + cross-validated classifier `{run}` (all images)", every, crossval_predictions(run, every)))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(rows) + "\n")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

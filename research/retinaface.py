@@ -1,0 +1,136 @@
+"""RetinaFace with a MobileNet-0.25 body (WIDER FACE), written to load the MIT-licensed weights in ../shared/pretrained.
+
+The layer names follow the state dict and the upstream network (biubug6/Face-Detector-1MB-with-landmark);
+anchors and box coding follow its `cfg_mnet`: sizes 16/32, 64/128, 256/512 px at strides 8/16/32,
+variances 0.1 / 0.2; input BGR minus (104, 117, 123). Landmarks are computed but not used here.
+"""
+import itertools
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchvision.ops import nms
+
+MIN_SIZES = ((16, 32), (64, 128), (256, 512))
+STEPS = (8, 16, 32)
+VARIANCES = (0.1, 0.2)
+BGR_MEAN = (104.0, 117.0, 123.0)
+
+
+def conv_bn(inp: int, oup: int, stride: int = 1, leaky: float | None = 0.1, kernel: int = 3) -> nn.Sequential:
+    layers = [nn.Conv2d(inp, oup, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(oup)]
+    return nn.Sequential(*layers, nn.LeakyReLU(leaky)) if leaky is not None else nn.Sequential(*layers)
+
+
+def conv_dw(inp: int, oup: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False), nn.BatchNorm2d(inp), nn.LeakyReLU(0.1),
+                         nn.Conv2d(inp, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup), nn.LeakyReLU(0.1))
+
+
+class Body(nn.Module):
+    """MobileNetV1 x0.25, its three stages' outputs (64, 128, 256 channels at strides 8, 16, 32)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stage1 = nn.Sequential(conv_bn(3, 8, 2), conv_dw(8, 16, 1), conv_dw(16, 32, 2), conv_dw(32, 32, 1),
+                                    conv_dw(32, 64, 2), conv_dw(64, 64, 1))
+        self.stage2 = nn.Sequential(conv_dw(64, 128, 2), *[conv_dw(128, 128, 1) for _ in range(5)])
+        self.stage3 = nn.Sequential(conv_dw(128, 256, 2), conv_dw(256, 256, 1))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        c1 = self.stage1(x)
+        c2 = self.stage2(c1)
+        return [c1, c2, self.stage3(c2)]
+
+
+class FPN(nn.Module):
+    def __init__(self, channels: tuple[int, ...] = (64, 128, 256), out: int = 64):
+        super().__init__()
+        self.output1, self.output2, self.output3 = (conv_bn(c, out, kernel=1) for c in channels)
+        self.merge1, self.merge2 = conv_bn(out, out), conv_bn(out, out)
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        o1, o2, o3 = self.output1(feats[0]), self.output2(feats[1]), self.output3(feats[2])
+        o2 = self.merge2(o2 + F.interpolate(o3, size=o2.shape[2:], mode="nearest"))
+        o1 = self.merge1(o1 + F.interpolate(o2, size=o1.shape[2:], mode="nearest"))
+        return [o1, o2, o3]
+
+
+class SSH(nn.Module):
+    """Context module: 3x3, 5x5 and 7x7 receptive fields (stacked 3x3 convs), concatenated."""
+
+    def __init__(self, inp: int = 64, out: int = 64):
+        super().__init__()
+        self.conv3X3 = conv_bn(inp, out // 2, leaky=None)
+        self.conv5X5_1 = conv_bn(inp, out // 4)
+        self.conv5X5_2 = conv_bn(out // 4, out // 4, leaky=None)
+        self.conv7X7_2 = conv_bn(out // 4, out // 4)
+        self.conv7x7_3 = conv_bn(out // 4, out // 4, leaky=None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c5_1 = self.conv5X5_1(x)
+        return F.relu(torch.cat([self.conv3X3(x), self.conv5X5_2(c5_1), self.conv7x7_3(self.conv7X7_2(c5_1))], 1))
+
+
+class Head(nn.Module):
+    def __init__(self, values: int, anchors: int = 2, channels: int = 64):
+        super().__init__()
+        self.values = values
+        self.conv1x1 = nn.Conv2d(channels, anchors * values, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv1x1(x).permute(0, 2, 3, 1).reshape(x.shape[0], -1, self.values)
+
+
+class RetinaFace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body, self.fpn = Body(), FPN()
+        self.ssh1, self.ssh2, self.ssh3 = SSH(), SSH(), SSH()
+        self.ClassHead = nn.ModuleList(Head(2) for _ in STEPS)
+        self.BboxHead = nn.ModuleList(Head(4) for _ in STEPS)
+        self.LandmarkHead = nn.ModuleList(Head(10) for _ in STEPS)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Box offsets (N, A, 4) and face probabilities (N, A) for every anchor of `priors`."""
+        feats = [ssh(f) for ssh, f in zip((self.ssh1, self.ssh2, self.ssh3), self.fpn(self.body(x)))]
+        loc = torch.cat([h(f) for h, f in zip(self.BboxHead, feats)], 1)
+        conf = torch.cat([h(f) for h, f in zip(self.ClassHead, feats)], 1)
+        return loc, conf.softmax(-1)[..., 1]
+
+
+def priors(height: int, width: int) -> torch.Tensor:
+    """Anchors (A, 4) as centre x, centre y, width, height, relative to the image size."""
+    out = []
+    for sizes, step in zip(MIN_SIZES, STEPS):
+        for i, j in itertools.product(range(math.ceil(height / step)), range(math.ceil(width / step))):
+            out += [[(j + 0.5) * step / width, (i + 0.5) * step / height, s / width, s / height] for s in sizes]
+    return torch.tensor(out)
+
+
+def decode(loc: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """Relative x1, y1, x2, y2 boxes from offsets against anchors."""
+    centre = anchors[:, :2] + loc[:, :2] * VARIANCES[0] * anchors[:, 2:]
+    size = anchors[:, 2:] * torch.exp(loc[:, 2:] * VARIANCES[1])
+    return torch.cat([centre - size / 2, centre + size / 2], 1)
+
+
+def load_retinaface(path: str) -> RetinaFace:
+    model = RetinaFace()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+@torch.no_grad()
+def detect_faces(model: RetinaFace, rgb: np.ndarray, floor: float = 0.05, nms_iou: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (N, 4) in `rgb`'s pixels and face scores, best first."""
+    height, width = rgb.shape[:2]
+    x = torch.from_numpy(np.ascontiguousarray(rgb[:, :, ::-1], dtype=np.float32)) - torch.tensor(BGR_MEAN)
+    loc, score = model(x.permute(2, 0, 1)[None])
+    boxes = decode(loc[0], priors(height, width)) * torch.tensor([width, height, width, height])
+    keep = score[0] >= floor
+    boxes, score = boxes[keep], score[0][keep]
+    kept = nms(boxes, score, nms_iou)
+    return boxes[kept].numpy().astype(np.float64), score[kept].numpy().astype(np.float64)

@@ -1,0 +1,53 @@
+"""The two training CLIs end to end on the fixtures, one tiny epoch each (no ImageNet weights needed)."""
+import json
+import subprocess
+import sys
+import time
+
+import torch
+
+from models.checkpoint import load_checkpoint
+from tests.conftest import ROOT, VOC_DIR
+from training.splits import save_split
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+
+def test_train_classifier_writes_a_checkpoint_and_per_dataset_metrics(tmp_path):
+    result = run("training.train_classifier", "--data", str(VOC_DIR), "--split", "face", "--epochs", "1",
+                 "--batch-size", "8", "--calibrate", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 3 and metrics["test_per_dataset"]["voc"]["n"] == 3
+    _, spec = load_checkpoint(tmp_path / "classifier.pt")
+    assert spec.arch == "custom_relu_bn" and spec.meta["data"] == ["voc"]
+    assert (tmp_path / "loss_curves.png").exists()
+
+
+def test_train_classifier_rejects_a_split_with_nothing_of_the_data(tmp_path):
+    save_split({"train": ["a"], "val": ["b"], "test": ["c"]}, tmp_path / "split.json")
+    result = run("training.train_classifier", "--data", str(VOC_DIR), "--split-file", str(tmp_path / "split.json"))
+    assert result.returncode == 2 and "no face in some part" in result.stderr
+
+
+def test_train_detector_resumes_after_an_interruption(tmp_path):
+    save_split({"train": ["maksssksksss1", "maksssksksss44", "maksssksksss145"], "val": ["maksssksksss760"], "test": []},
+               tmp_path / "split.json")
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "training.train_detector", "--data", str(VOC_DIR), "--split-file", str(tmp_path / "split.json"),
+            "--init", str(ROOT / "models/weights/detector.pt"), "--scales", "160", "--min-size", "160", "--max-size", "213",
+            "--batch-size", "2", "--epochs", "2", "--out", str(out)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (out / "last.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.kill()  # interrupted during epoch 2
+    proc.wait()
+    assert torch.load(out / "last.pt", weights_only=False)["epoch"] == 1
+    assert not (out / "detector.pt").exists()
+    resumed = subprocess.run([*args, "--resume", str(out / "last.pt")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [r["epoch"] for r in json.loads((out / "history.json").read_text())] == [1, 2]
+    assert (out / "detector.pt").exists()  # the last epoch is always evaluated and the best kept
