@@ -39,7 +39,7 @@ from models.allocator import keep_freed_memory
 from models.checkpoint import load_checkpoint
 from models.crops import to_tensor
 from models.detector import detect, image_tensor, load_detector
-from models.pipeline import DEFAULT_DETECTOR, Job, MaskPipeline
+from models.pipeline import DEFAULT_DETECTOR, Job, MaskPipeline, long_side
 from training.data import KAGGLE_DATA
 from training.detection_metrics import evaluate_detections
 from training.splits import SPLIT_FILES, load_split
@@ -143,7 +143,7 @@ def detect_per_image(reuse: bool, data: str) -> dict:
     rgbs = [im.load_rgb() for im in val_images(data)]
     out = {}
     for short in (528, 544):
-        model.transform.min_size, model.transform.max_size = (short,), short * 4 // 3
+        model.transform.min_size, model.transform.max_size = (short,), long_side(short)
         [detect(model, [rgb]) for rgb in rgbs]  # warm every shape
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         ms = median_ms(lambda: [detect(model, [rgb]) for rgb in rgbs], 3) / len(rgbs)

@@ -20,7 +20,7 @@ import torch
 from models.checkpoint import read_weights
 from models.detector import FORMAT as DETECTOR_FORMAT
 from models.detector import build_detector, load_detector, save_detector
-from models.pipeline import MaskPipeline
+from models.pipeline import MaskPipeline, long_side
 from training.data import KAGGLE_DATA
 from training.detection_metrics import evaluate_detections
 from training.splits import SPLIT_FILES, load_split
@@ -55,7 +55,7 @@ def main() -> None:
         m = evaluate_detections([(im.boxes, np.zeros(len(im.boxes), int)) for im in images], preds, 1)
         size = {k: f"{v['recall']:.3f}" for k, v in m["recall_by_size"].items()}
         best = max(best, (m["face_ap50"], scale), key=lambda b: b[0])
-        rows.append(f"| {scale} x {scale * 4 // 3} | {m['face_ap50']:.4f} | {m['face_recall50']:.4f} | "
+        rows.append(f"| {scale} x {long_side(scale)} | {m['face_ap50']:.4f} | {m['face_recall50']:.4f} | "
                     f"{size['<16px']} | {size['16-32px']} | {size['>32px']} | {statistics.median(times):.1f} |")
         print(rows[-1], flush=True)
     header = ["# Detector input scale (one trained detector read at several scales)", "",
@@ -66,7 +66,7 @@ def main() -> None:
               "|---|---|---|---|---|---|---|"]
     Path(args.out).write_text("\n".join(header + rows) + "\n")
     if args.save_best:
-        spec = dataclasses.replace(trained, min_size=best[1], max_size=best[1] * 4 // 3,
+        spec = dataclasses.replace(trained, min_size=best[1], max_size=long_side(best[1]),
                                    meta={**trained.meta, "scale_chosen_on": f"{args.part} face AP@0.5 {best[0]:.4f}"})
         model = build_detector(spec)
         model.load_state_dict(read_weights(args.weights, DETECTOR_FORMAT)[1])

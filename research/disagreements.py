@@ -12,9 +12,8 @@ import cv2
 import numpy as np
 
 from research.ensembles import load_member
-from training.data import KAGGLE_DATA
+from training.data import add_data_args, load_data
 from training.faces import FaceTable
-from training.voc import read_voc
 
 SHORT = ("with", "without", "incorrect")
 TILE, COLUMNS = 112, 10
@@ -43,12 +42,12 @@ def sheet(title: str, images: list[np.ndarray]) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("member", help="RUN_DIR:VARIANT of a training.crossval run")
-    parser.add_argument("--data", default=KAGGLE_DATA)
+    add_data_args(parser)  # the folders the crossval runs read
     parser.add_argument("--most", type=int, default=40, help="faces per sheet")
     parser.add_argument("--out", required=True, help="PNG file")
     args = parser.parse_args()
     run = load_member(args.member)
-    table = FaceTable.from_voc(read_voc(args.data))
+    table = FaceTable.from_voc(load_data(parser, args))
     y, p = run["test_labels"], run["test"]
     missed = np.flatnonzero((y == 2) & (p.argmax(1) != 2))
     missed = missed[np.argsort(p[missed, 2])][:args.most]

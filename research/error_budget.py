@@ -1,7 +1,8 @@
 """Where the pipeline's mAP@0.5 goes: the detector's share and the classifier's.
 
-    python -m research.error_budget --part test --scale 528 --score-floor 0.1 \
-        --crossval runs/cv_80:best --out research/results/error_budget/test.md
+    python -m research.error_budget --part test --crossval runs/cv:best --out research/results/error_budget/test.md
+
+Each table is given for all datasets together and for each alone.
 
 Rows, each scored by the pipeline's own metric code (one label per face, score = detection x confidence):
 - served: the detector's boxes labelled by the classifier, as the service answers;
@@ -18,13 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from models.labels import CLASSES
-from models.pipeline import DETECTOR_SCALE, SCORE_FLOOR, MaskPipeline
+from models.mask_classifier import DEFAULT_WEIGHTS
+from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, SCORE_FLOOR, MaskPipeline
 from training.crossval import VARIANTS
-from training.data import KAGGLE_DATA
+from training.data import add_data_args, load_data
 from training.detection_metrics import evaluate_detections, iou
-from training.evaluate import batched_detections, pipeline_predictions
-from training.splits import PARTS, SPLIT_FILES, load_split
-from training.voc import VOCImage, read_voc
+from training.evaluate import batched_detections, pipeline_predictions, select_part
+from training.splits import PARTS
+from training.voc import VOCImage
 
 
 def oracle_labels(gt_boxes: np.ndarray, gt_labels: np.ndarray, boxes: np.ndarray, fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,23 +60,31 @@ def row(name: str, images: list[VOCImage], preds: list[tuple]) -> str:
     return f"| {name} | {len(images)} | {m['map50']:.3f} | " + " | ".join(f"{m['ap50'][c]:.3f}" for c in CLASSES) + f" | {m['face_ap50']:.3f} |"
 
 
+def table(title: str, chosen: list[int], images: list[VOCImage], rows: dict[str, list[tuple]]) -> list[str]:
+    """One Markdown table: each row's predictions restricted to the `chosen` images."""
+    out = [f"### {title}", "", "| boxes + labels | images | mAP@0.5 | " + " | ".join(f"AP {c}" for c in CLASSES) + " | face AP@0.5 |",
+           "|---" * (4 + len(CLASSES)) + "|"]
+    return out + [row(name, [images[i] for i in chosen], [preds[i] for i in chosen]) for name, preds in rows.items()] + [""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=KAGGLE_DATA)
+    add_data_args(parser)
     parser.add_argument("--part", choices=PARTS, default="val")
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="classifier weights")
+    parser.add_argument("--detector-weights", default=str(DEFAULT_DETECTOR))
     parser.add_argument("--scale", type=int, default=DETECTOR_SCALE, help="short side; 0 = the weights' own (default: the service's)")
     parser.add_argument("--score-floor", type=float, default=SCORE_FLOOR, help="default: the service's")
-    parser.add_argument("--crossval", action="append", default=[], help="DIR:VARIANT of a training.crossval run, e.g. runs/cv_80:best (repeatable)")
+    parser.add_argument("--crossval", action="append", default=[], help="DIR:VARIANT of a training.crossval run on the same --data, e.g. runs/cv:last_tta (repeatable)")
     parser.add_argument("--out", required=True, help="Markdown table")
     args = parser.parse_args()
     for run in args.crossval:
         folder, _, variant = run.partition(":")
         if variant not in VARIANTS or not (Path(folder) / "predictions.npz").is_file():
             parser.error(f"--crossval {run!r}: expected DIR:VARIANT, VARIANT one of {sorted(VARIANTS)}, DIR/predictions.npz from training.crossval")
-    every = read_voc(args.data)
-    wanted = set(load_split(SPLIT_FILES["image"])[args.part])
-    images = [im for im in every if im.stem in wanted]
-    pipeline = MaskPipeline(scale=args.scale, score_floor=args.score_floor)
+    every = load_data(parser, args)
+    images = select_part(every, args.part)
+    pipeline = MaskPipeline(args.detector_weights, args.weights, scale=args.scale, score_floor=args.score_floor)
     served = pipeline_predictions(batched_detections(pipeline, images, 1), pipeline.classifier, images)
     perfect_labels = []
     for im, (boxes, labels, scores, probs, det) in zip(images, served):
@@ -84,18 +94,23 @@ def main() -> None:
     for im in images:
         probs = pipeline.classifier.predict_boxes(im.load_rgb(), im.boxes)
         perfect_boxes.append((im.boxes, probs.argmax(1), probs.max(1, initial=0)))
-    rows = [f"`{pipeline.detector_name}` + `{pipeline.classifier.name}`, short side {pipeline.detector_spec.min_size}, "
-            f"score floor {pipeline.detector.score_thresh}", "",
-            "| boxes + labels | images | mAP@0.5 | " + " | ".join(f"AP {c}" for c in CLASSES) + " | face AP@0.5 |",
-            "|---" * (4 + len(CLASSES)) + "|",
-            row(f"served: detector + classifier ({args.part})", images, [p[:3] for p in served]),
-            row(f"detector + perfect labels ({args.part})", images, perfect_labels),
-            row(f"perfect boxes + classifier ({args.part})", images, perfect_boxes)]
+    rows = {f"served: detector + classifier ({args.part})": [p[:3] for p in served],
+            f"detector + perfect labels ({args.part})": perfect_labels, f"perfect boxes + classifier ({args.part})": perfect_boxes}
+    lines = [f"`{pipeline.detector_name}` + `{pipeline.classifier.name}`, short side {pipeline.detector_spec.min_size}, "
+             f"score floor {pipeline.detector.score_thresh}", ""]
+    groups = {"all datasets": list(range(len(images)))}
+    groups.update({name: [i for i, im in enumerate(images) if im.dataset == name] for name in dict.fromkeys(im.dataset for im in images)})
+    for title, chosen in groups.items():
+        lines += table(title, chosen, images, rows)
     for run in args.crossval:
-        rows.append(row(f"perfect boxes + cross-validated classifier `{run}` (all images)", every, crossval_predictions(run, every)))
+        preds = crossval_predictions(run, every)
+        cv_groups = {"all datasets": list(range(len(every)))}
+        cv_groups.update({n: [i for i, im in enumerate(every) if im.dataset == n] for n in dict.fromkeys(im.dataset for im in every)})
+        for title, chosen in cv_groups.items():
+            lines += table(f"{title}, every image: perfect boxes + cross-validated classifier `{run}`", chosen, every, {"cross-validated": preds})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(rows) + "\n")
-    print("\n".join(rows))
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@
     python -m research.false_positives ignore runs/fp/false_positives.json --real 3 7 12 --out runs/fp/unannotated.json
 
 `sheet` runs the shipped detector (or --detector-weights) at the service's settings; every detection at or
-above --min-confidence that lies mostly outside every annotated face (under half its area inside one) is
-numbered on the sheet, best first: a box on part of an annotated face is a localisation error, not a
-candidate unannotated face.
+above --min-confidence that shares under half of its area with every annotated face, and holds under half
+of each annotated face, is numbered on the sheet, best first: a box on part of an annotated face, or
+around one, is a localisation error, not a candidate unannotated face.
 `ignore` turns the chosen numbers into the {stem: boxes} file `training.evaluate --ignore` reads.
 """
 import argparse
@@ -37,15 +37,16 @@ def tile(rgb: np.ndarray, box: np.ndarray, number: int) -> np.ndarray:
     return out
 
 
-def inside_share(boxes: np.ndarray, annotated: np.ndarray) -> np.ndarray:
-    """For each box, the largest share of its area inside one annotated box."""
+def overlap_share(boxes: np.ndarray, annotated: np.ndarray) -> np.ndarray:
+    """For each box, the largest share of its own area inside one annotated box, or of one annotated box inside it."""
     if len(annotated) == 0 or len(boxes) == 0:
         return np.zeros(len(boxes))
     lo = np.maximum(boxes[:, None, :2], annotated[None, :, :2])
     hi = np.minimum(boxes[:, None, 2:], annotated[None, :, 2:])
     inter = np.clip(hi - lo, 0, None).prod(2)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return (inter / np.maximum(area[:, None], 1e-9)).max(1)
+    annotated_area = (annotated[:, 2] - annotated[:, 0]) * (annotated[:, 3] - annotated[:, 1])
+    return np.maximum(inter / np.maximum(area[:, None], 1e-9), inter / np.maximum(annotated_area[None], 1e-9)).max(1)
 
 
 def sheet(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -57,7 +58,7 @@ def sheet(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         boxes, scores = pipeline.detect(rgb)
         keep = scores >= args.min_confidence
         boxes, scores = boxes[keep], scores[keep]
-        outside = inside_share(boxes, im.boxes) < 0.5
+        outside = overlap_share(boxes, im.boxes) < 0.5
         for box, score in zip(boxes[outside], scores[outside]):
             found.append({"stem": im.stem, "box": [round(float(v), 1) for v in box], "score": round(float(score), 3), "rgb": rgb})
     found.sort(key=lambda f: -f["score"])

@@ -22,10 +22,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from training.crossval import fold_indices  # noqa: E402
-from training.data import KAGGLE_DATA  # noqa: E402
+from training.data import add_data_args, load_data  # noqa: E402
 from training.faces import FaceTable  # noqa: E402
 from training.splits import FOLDS_FILE, INCORRECT, load_split  # noqa: E402
-from training.voc import read_voc  # noqa: E402
 
 TARGET_INCORRECT, TARGET_ACA = 0.88, 0.93
 
@@ -71,7 +70,7 @@ def plot(curves: dict[str, list[dict]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=KAGGLE_DATA)
+    add_data_args(parser)  # the folders the crossval runs read
     parser.add_argument("--recipe", action="append", required=True, help="NAME=RUN_DIR,RUN_DIR,... (repeatable)")
     parser.add_argument("--out", required=True, help="folder for learning_curve.png, .md and .json")
     args = parser.parse_args()
@@ -79,7 +78,7 @@ def main() -> None:
         missing = [r for r in recipe.partition("=")[2].split(",") if not (Path(r) / "crossval.json").is_file()]
         if "=" not in recipe or missing:
             parser.error(f"--recipe {recipe!r}: expected NAME=RUN_DIR,... with a crossval.json in each (missing: {missing})")
-    voc = read_voc(args.data)
+    voc = load_data(parser, args)
     table = FaceTable.from_voc(voc, load_images=False)
     folds = load_split(FOLDS_FILE)["folds"]
     curves = {}

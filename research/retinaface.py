@@ -1,8 +1,9 @@
 """RetinaFace with a MobileNet-0.25 body (WIDER FACE), written to load the MIT-licensed weights in ../shared/pretrained.
 
 The layer names follow the state dict and the upstream network (biubug6/Face-Detector-1MB-with-landmark);
-anchors and box coding follow its `cfg_mnet`: sizes 16/32, 64/128, 256/512 px at strides 8/16/32,
-variances 0.1 / 0.2; input BGR minus (104, 117, 123). Landmarks are computed but not used here.
+anchors and box coding follow its `data/config.py` `cfg_mnet`: sizes 10/20, 32/64, 128/256 px at strides
+8/16/32, variances 0.1 / 0.2; input BGR minus (104, 117, 123); every activation a plain ReLU (its `net.py`).
+The landmark heads are loaded with the weights but not run.
 """
 import itertools
 import math
@@ -13,20 +14,20 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.ops import nms
 
-MIN_SIZES = ((16, 32), (64, 128), (256, 512))
+MIN_SIZES = ((10, 20), (32, 64), (128, 256))
 STEPS = (8, 16, 32)
 VARIANCES = (0.1, 0.2)
 BGR_MEAN = (104.0, 117.0, 123.0)
 
 
-def conv_bn(inp: int, oup: int, stride: int = 1, leaky: float | None = 0.1, kernel: int = 3) -> nn.Sequential:
+def conv_bn(inp: int, oup: int, stride: int = 1, relu: bool = True, kernel: int = 3) -> nn.Sequential:
     layers = [nn.Conv2d(inp, oup, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(oup)]
-    return nn.Sequential(*layers, nn.LeakyReLU(leaky)) if leaky is not None else nn.Sequential(*layers)
+    return nn.Sequential(*layers, nn.ReLU()) if relu else nn.Sequential(*layers)
 
 
 def conv_dw(inp: int, oup: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False), nn.BatchNorm2d(inp), nn.LeakyReLU(0.1),
-                         nn.Conv2d(inp, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup), nn.LeakyReLU(0.1))
+    return nn.Sequential(nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False), nn.BatchNorm2d(inp), nn.ReLU(),
+                         nn.Conv2d(inp, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup), nn.ReLU())
 
 
 class Body(nn.Module):
@@ -63,11 +64,11 @@ class SSH(nn.Module):
 
     def __init__(self, inp: int = 64, out: int = 64):
         super().__init__()
-        self.conv3X3 = conv_bn(inp, out // 2, leaky=None)
+        self.conv3X3 = conv_bn(inp, out // 2, relu=False)
         self.conv5X5_1 = conv_bn(inp, out // 4)
-        self.conv5X5_2 = conv_bn(out // 4, out // 4, leaky=None)
+        self.conv5X5_2 = conv_bn(out // 4, out // 4, relu=False)
         self.conv7X7_2 = conv_bn(out // 4, out // 4)
-        self.conv7x7_3 = conv_bn(out // 4, out // 4, leaky=None)
+        self.conv7x7_3 = conv_bn(out // 4, out // 4, relu=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c5_1 = self.conv5X5_1(x)

@@ -11,6 +11,7 @@ from app.imaging import decode_image
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import VOC_DIR, wait_ready
+from training.detection_metrics import iou
 
 FIXTURE = VOC_DIR / "images" / "maksssksksss760.png"
 
@@ -125,9 +126,12 @@ def test_camera_frame_jpeg_is_answered_in_its_own_pixels(client):
     frame = cv2.resize(rgb_fixture(), (1920, 1080), interpolation=cv2.INTER_CUBIC)
     body = post(client, encode(frame, "JPEG", quality=90), name="frame.jpg").json()
     assert body["image"] == {"width": 1920, "height": 1080}
-    assert len(body["faces"]) == len(small)
-    for face, reference in zip(sorted(body["faces"], key=lambda f: f["box"]), sorted(small, key=lambda f: f["box"])):
-        assert face["box"][0] / 1920 == pytest.approx(reference["box"][0] / 400, abs=0.01)
+    # resampling and JPEG move scores near the threshold: every confident face must be found in the same place
+    scale = np.array([1920 / 400, 1080 / 225] * 2)
+    found = np.array([f["box"] for f in body["faces"]]) / scale
+    confident = np.array([f["box"] for f in small if f["detection_score"] >= 0.5])
+    assert len(confident) >= 5 and abs(len(body["faces"]) - len(small)) <= 2
+    assert (iou(confident, found).max(1) >= 0.7).all()
 
 
 def test_exif_rotation_is_applied_before_anything_else(client):
@@ -245,3 +249,19 @@ def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
         monkeypatch.setattr(MicroBatcher, "submit", full)
         r = post(c, FIXTURE.read_bytes())
     assert (r.status_code, error_code(r), r.headers["retry-after"]) == (503, "overloaded", "1")
+
+
+def test_the_command_line_finds_the_same_faces_as_the_service(client):
+    """One source of serving defaults (models/pipeline.py): read scale, score floor, threshold and face cap."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "models.classify", str(FIXTURE)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    cli = [json.loads(line) for line in result.stdout.splitlines()]
+    served = post(client, FIXTURE.read_bytes()).json()["faces"]
+    assert len(cli) == len(served) > 3
+    for a, b in zip(cli, served):
+        assert a["label"] == b["label"] and np.allclose(a["box"], b["box"], atol=0.01)
+        assert a["detection_score"] == pytest.approx(b["detection_score"], abs=1e-4)

@@ -21,7 +21,7 @@ from training.faces import FaceTable
 from training.metrics import calibrate, calibrated_probs, per_dataset, summarize
 from training.plots import plot_confusion, plot_loss_curves
 from training.recipe import TrainConfig, add_recipe_args, recipe_from_args
-from training.splits import part_indices
+from training.splits import INCORRECT, part_indices, thin_class
 
 
 def part_logits(model, table: FaceTable, idx: np.ndarray, cfg: TrainConfig) -> np.ndarray:
@@ -34,12 +34,15 @@ def main() -> None:
     parser.add_argument("--split", choices=("face", "image"), default="image", help="saved split to use (splits/)")
     parser.add_argument("--split-file", help="a split of your own data instead (training.make_splits --out); its kind is --split")
     add_recipe_args(parser, preset="paper")
+    parser.add_argument("--rare-fraction", type=float, default=1.0,
+                        help="train on only this share of the incorrectly-worn training faces (a learning curve; val and test keep all)")
     parser.add_argument("--calibrate", action="store_true", help="fit a softmax temperature on the validation part")
     parser.add_argument("--logit-bias", action="store_true", help="with --calibrate, also fit an ACA logit bias (see training/metrics.py)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     parser.add_argument("--out", default="runs/classifier", help="output folder")
     args = parser.parse_args()
-
+    if not 0 < args.rare_fraction <= 1:
+        parser.error(f"--rare-fraction must be in (0, 1], got {args.rare_fraction}")
     cfg = recipe_from_args(args)
     if cfg.arch not in ARCHITECTURES:
         parser.error(f"unknown --arch {cfg.arch!r}: one of {', '.join(sorted(ARCHITECTURES))}")
@@ -50,6 +53,7 @@ def main() -> None:
         parts = part_indices(table, args.split, args.split_file)
     except ValueError as err:
         parser.error(str(err))
+    parts["train"] = thin_class(parts["train"], table.labels, INCORRECT, args.rare_fraction, seed=cfg.seed)
     try:
         result = fit(table, parts["train"], parts["val"], cfg, device)
     except PretrainedWeightsUnavailable as err:
@@ -64,6 +68,7 @@ def main() -> None:
                "test_uncalibrated": summarize(y_test, calibrated_probs(test_logits)),
                "test_per_dataset": per_dataset(y_test, calibrated_probs(test_logits, temperature, bias), table.datasets[parts["test"]]),
                "val_per_dataset": per_dataset(y_val, calibrated_probs(val_logits, temperature, bias), table.datasets[parts["val"]]),
+               "rare_fraction": args.rare_fraction, "rare_train_faces": int((table.labels[parts["train"]] == INCORRECT).sum()),
                "temperature": temperature, "logit_bias": bias.tolist(), "best_epoch": result.best_epoch,
                "train_seconds": result.seconds}
 

@@ -2,14 +2,14 @@ import json
 
 import numpy as np
 
-from research.false_positives import inside_share, main
+from research.false_positives import main, overlap_share
 
 
-def test_inside_share_is_the_largest_share_of_a_box_inside_one_annotated_box():
-    annotated = np.array([[0, 0, 100, 100], [200, 0, 300, 100]], float)
-    boxes = np.array([[10, 10, 30, 30], [90, 0, 110, 100], [400, 400, 410, 410]], float)
-    assert inside_share(boxes, annotated).tolist() == [1.0, 0.5, 0.0]
-    assert inside_share(boxes, np.zeros((0, 4))).tolist() == [0, 0, 0]
+def test_overlap_share_counts_a_box_inside_an_annotated_face_and_one_around_it():
+    annotated = np.array([[0, 0, 100, 100], [200, 0, 300, 100], [500, 500, 510, 510]], float)
+    boxes = np.array([[10, 10, 30, 30], [90, 0, 110, 100], [400, 400, 410, 410], [495, 495, 530, 530]], float)
+    assert overlap_share(boxes, annotated).tolist() == [1.0, 0.5, 0.0, 1.0]
+    assert overlap_share(boxes, np.zeros((0, 4))).tolist() == [0, 0, 0, 0]
 
 
 def test_ignore_writes_the_chosen_boxes_by_image(tmp_path, monkeypatch, capsys):
