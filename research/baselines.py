@@ -82,13 +82,9 @@ def yunet_detector(upscale: float = 1.0, path: Path = PRETRAINED_DIR / "yunet_n_
     return run
 
 
-def retinaface_detector(upscale: float = 1.0, path: Path = PRETRAINED_DIR / "retinaface_mobilenet0.25_widerface.pth") -> DetectFn:
-    """RetinaFace-MobileNet0.25 at the image's own size times `upscale`; every face scored >= 0.05, NMS 0.4."""
+def upscaled(detect_faces: Callable, model, upscale: float) -> DetectFn:
+    """`detect_faces(model, rgb)` on the image resized by `upscale`, boxes back in the image's own pixels."""
     import cv2
-
-    from research.retinaface import detect_faces, load_retinaface
-
-    model = load_retinaface(str(path))
 
     def run(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if upscale != 1:
@@ -96,19 +92,17 @@ def retinaface_detector(upscale: float = 1.0, path: Path = PRETRAINED_DIR / "ret
         boxes, scores = detect_faces(model, rgb)
         return boxes / upscale, scores
     return run
+
+
+def retinaface_detector(upscale: float = 1.0, path: Path = PRETRAINED_DIR / "retinaface_mobilenet0.25_widerface.pth") -> DetectFn:
+    """RetinaFace-MobileNet0.25 at the image's own size times `upscale`; every face scored >= 0.05, NMS 0.4."""
+    from research.retinaface import detect_faces, load_retinaface
+
+    return upscaled(detect_faces, load_retinaface(str(path)), upscale)
 
 
 def rfb_detector(upscale: float = 1.0, path: Path = PRETRAINED_DIR / "rfb640_masked_face_v2.pth") -> DetectFn:
     """The RFB SSD (faces and masked faces) at the image's own size times `upscale`; every face scored >= 0.05, NMS 0.3."""
-    import cv2
-
     from research.rfb import detect_faces, load_rfb
 
-    model = load_rfb(str(path))
-
-    def run(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if upscale != 1:
-            rgb = cv2.resize(rgb, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR)
-        boxes, scores = detect_faces(model, rgb)
-        return boxes / upscale, scores
-    return run
+    return upscaled(detect_faces, load_rfb(str(path)), upscale)

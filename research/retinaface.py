@@ -5,18 +5,15 @@ anchors and box coding follow its `data/config.py` `cfg_mnet`: sizes 10/20, 32/6
 8/16/32, variances 0.1 / 0.2; input BGR minus (104, 117, 123); every activation a plain ReLU (its `net.py`).
 The landmark heads are loaded with the weights but not run.
 """
-import itertools
-import math
-
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchvision.ops import nms
+
+from research.anchor_boxes import faces_in_pixels
 
 MIN_SIZES = ((10, 20), (32, 64), (128, 256))
 STEPS = (8, 16, 32)
-VARIANCES = (0.1, 0.2)
 BGR_MEAN = (104.0, 117.0, 123.0)
 
 
@@ -102,22 +99,6 @@ class RetinaFace(nn.Module):
         return loc, conf.softmax(-1)[..., 1]
 
 
-def priors(height: int, width: int) -> torch.Tensor:
-    """Anchors (A, 4) as centre x, centre y, width, height, relative to the image size."""
-    out = []
-    for sizes, step in zip(MIN_SIZES, STEPS):
-        for i, j in itertools.product(range(math.ceil(height / step)), range(math.ceil(width / step))):
-            out += [[(j + 0.5) * step / width, (i + 0.5) * step / height, s / width, s / height] for s in sizes]
-    return torch.tensor(out)
-
-
-def decode(loc: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-    """Relative x1, y1, x2, y2 boxes from offsets against anchors."""
-    centre = anchors[:, :2] + loc[:, :2] * VARIANCES[0] * anchors[:, 2:]
-    size = anchors[:, 2:] * torch.exp(loc[:, 2:] * VARIANCES[1])
-    return torch.cat([centre - size / 2, centre + size / 2], 1)
-
-
 def load_retinaface(path: str) -> RetinaFace:
     model = RetinaFace()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -130,8 +111,4 @@ def detect_faces(model: RetinaFace, rgb: np.ndarray, floor: float = 0.05, nms_io
     height, width = rgb.shape[:2]
     x = torch.from_numpy(np.ascontiguousarray(rgb[:, :, ::-1], dtype=np.float32)) - torch.tensor(BGR_MEAN)
     loc, score = model(x.permute(2, 0, 1)[None])
-    boxes = decode(loc[0], priors(height, width)) * torch.tensor([width, height, width, height])
-    keep = score[0] >= floor
-    boxes, score = boxes[keep], score[0][keep]
-    kept = nms(boxes, score, nms_iou)
-    return boxes[kept].numpy().astype(np.float64), score[kept].numpy().astype(np.float64)
+    return faces_in_pixels(loc[0], score[0], height, width, MIN_SIZES, STEPS, False, floor, nms_iou)

@@ -5,17 +5,14 @@ Layer names follow the state dict and the upstream network (Linzaer/Ultra-Light-
 `Mb_Tiny_RFB` and its SSD); priors follow its `fd_config`: boxes of 10-24, 32-48, 64-96 and 128-256 px at
 strides 8/16/32/64, variances 0.1 / 0.2; input RGB, (x - 127) / 128. A face's score is 1 - p(background).
 """
-import itertools
-import math
-
 import numpy as np
 import torch
 from torch import nn
-from torchvision.ops import nms
+
+from research.anchor_boxes import faces_in_pixels
 
 MIN_BOXES = ((10, 16, 24), (32, 48), (64, 96), (128, 192, 256))
 STEPS = (8, 16, 32, 64)
-VARIANCES = (0.1, 0.2)
 
 
 def conv_bn(inp: int, oup: int, stride: int) -> nn.Sequential:
@@ -92,15 +89,6 @@ class RFBDetector(nn.Module):
         return loc, 1 - conf.softmax(-1)[..., 0]
 
 
-def priors(height: int, width: int) -> torch.Tensor:
-    """Priors (A, 4) as centre x, centre y, width, height, relative to the image size, clamped to [0, 1]."""
-    out = []
-    for sizes, step in zip(MIN_BOXES, STEPS):
-        for i, j in itertools.product(range(math.ceil(height / step)), range(math.ceil(width / step))):
-            out += [[(j + 0.5) * step / width, (i + 0.5) * step / height, s / width, s / height] for s in sizes]
-    return torch.tensor(out).clamp(0, 1)
-
-
 def load_rfb(path: str) -> RFBDetector:
     model = RFBDetector()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -113,11 +101,4 @@ def detect_faces(model: RFBDetector, rgb: np.ndarray, floor: float = 0.05, nms_i
     height, width = rgb.shape[:2]
     x = (torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)) - 127) / 128
     loc, score = model(x.permute(2, 0, 1)[None])
-    anchors = priors(height, width)
-    centre = anchors[:, :2] + loc[0, :, :2] * VARIANCES[0] * anchors[:, 2:]
-    size = anchors[:, 2:] * torch.exp(loc[0, :, 2:] * VARIANCES[1])
-    boxes = torch.cat([centre - size / 2, centre + size / 2], 1) * torch.tensor([width, height, width, height])
-    keep = score[0] >= floor
-    boxes, score = boxes[keep], score[0][keep]
-    kept = nms(boxes, score, nms_iou)
-    return boxes[kept].numpy().astype(np.float64), score[kept].numpy().astype(np.float64)
+    return faces_in_pixels(loc[0], score[0], height, width, MIN_BOXES, STEPS, True, floor, nms_iou)
