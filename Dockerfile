@@ -7,10 +7,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HOME=/tmp \
 WORKDIR /app
 # The PyPI torch wheels for Linux x86-64 are CUDA builds: the same image runs on GPU and CPU hosts.
 RUN pip install torch==2.14.1 torchvision==0.29.1
-COPY pyproject.toml README.md ./
-COPY app ./app
-COPY models ./models
-COPY training ./training
+# One COPY (.dockerignore lets in only pyproject.toml, README.md, app/, models/, training/) and one RUN:
+# each layer after torch's is a full copy on copy-on-write-less storage drivers such as vfs.
+COPY . .
 RUN pip install . && useradd --system --uid 10001 --no-create-home maskwatch
 
 USER maskwatch

@@ -1,10 +1,12 @@
-"""The routes: /v1/classify, /v1/annotate, /v1/info, /healthz, /readyz, /metrics (and /v1/null for benchmarks)."""
+"""The routes: /v1/classify, /v1/annotate, /v1/info, /healthz, /readyz, /metrics, the try-it page at /
+(and /v1/null for benchmarks)."""
 import asyncio
 import json
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__, metrics
@@ -19,13 +21,15 @@ from models.labels import CLASSES
 router = APIRouter()
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 408, 413, 415, 422, 503)}
+PAGE = (Path(__file__).parent / "static" / "index.html").read_text()  # plain HTML + JS calling the public API
 FACES_HELP = "optional JSON [[x1, y1, x2, y2], ...] in pixels: classify exactly these boxes, skip detection"
 
 
 def get_service(request: Request) -> Service:
     service = getattr(request.app.state, "service", None)
     if service is None:
-        raise APIError(503, "not_ready", "models are still loading")
+        failed = request.app.state.load_error
+        raise APIError(503, "not_ready", f"the models failed to load: {failed}" if failed else "models are still loading")
     return service
 
 
@@ -54,11 +58,11 @@ async def read_upload(image: UploadFile, settings: Settings) -> bytes:
 
 
 async def process(image: UploadFile, faces: str | None, min_confidence: float | None, annotate: bool,
-                  service: Service, settings: Settings):
+                  service: Service, settings: Settings, blur: bool = False):
     data = await read_upload(image, settings)
     try:
         async with asyncio.timeout(settings.request_timeout_s):
-            return await service.run(data, parse_faces(faces, settings), min_confidence, annotate)
+            return await service.run(data, parse_faces(faces, settings), min_confidence, annotate, blur)
     except TimeoutError:
         raise APIError(503, "deadline_exceeded", f"the image was not processed within {settings.request_timeout_s:g} s",
                        headers={"Retry-After": "1"}) from None
@@ -67,24 +71,26 @@ async def process(image: UploadFile, faces: str | None, min_confidence: float | 
 ImageField = Annotated[UploadFile, File(description="JPEG, PNG, WebP or BMP; EXIF orientation is applied")]
 FacesField = Annotated[str | None, Form(description=FACES_HELP, examples=["[[10, 20, 60, 80]]"])]
 MinConfidence = Annotated[float | None, Query(ge=0, le=1, description="drop faces whose detection score is below this")]
+Blur = Annotated[bool, Query(description="blur every returned face in the annotated image (boxes and labels still drawn)")]
 
 
 @v1.post("/classify", response_model=ClassifyResponse, responses=ERRORS, response_model_exclude_none=True)
 async def classify(image: ImageField, faces: FacesField = None, min_confidence: MinConfidence = None,
-                   annotate: Annotated[bool, Query(description="include annotated_png (base64)")] = False,
+                   annotate: Annotated[bool, Query(description="include annotated_png (base64)")] = False, blur: Blur = False,
                    service: Service = Depends(get_service), settings: Settings = Depends(get_settings)):
-    """Find every face (or take the given `faces`) and label it with_mask, without_mask or mask_worn_incorrectly."""
-    body, png = await process(image, faces, min_confidence, annotate, service, settings)
+    """Find every face (or take the given `faces`) and label it with_mask, without_mask or mask_worn_incorrectly.
+    With `annotate`, the annotated image comes too; `blur` blurs the faces in it."""
+    body, png = await process(image, faces, min_confidence, annotate, service, settings, blur)
     if png is not None:
         body["annotated_png"] = png_base64(png)
     return body
 
 
 @v1.post("/annotate", response_class=Response, responses={200: {"content": {"image/png": {}}}, **ERRORS})
-async def annotate_image(image: ImageField, faces: FacesField = None, min_confidence: MinConfidence = None,
+async def annotate_image(image: ImageField, faces: FacesField = None, min_confidence: MinConfidence = None, blur: Blur = False,
                          service: Service = Depends(get_service), settings: Settings = Depends(get_settings)):
-    """The uploaded image with coloured boxes: green with mask, red without, orange worn incorrectly."""
-    _, png = await process(image, faces, min_confidence, True, service, settings)
+    """The uploaded image with coloured boxes: green with mask, red without, orange worn incorrectly; `blur` blurs the faces."""
+    _, png = await process(image, faces, min_confidence, True, service, settings, blur)
     return Response(png, media_type="image/png")
 
 
@@ -105,6 +111,12 @@ def info(service: Service = Depends(get_service), settings: Settings = Depends(g
             "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
                        "max_faces": settings.max_faces, "max_boxes": settings.max_boxes},
             "defaults": {"min_confidence": settings.min_confidence, "uncertain_below": settings.uncertain_below}}
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def page():
+    """A page to try MaskWatch in a browser: pick an image, see the annotated image and its faces."""
+    return PAGE
 
 
 @router.get("/healthz")

@@ -21,6 +21,8 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
     settings = settings or get_settings()
     logs.setup(settings.log_level)
     key_hashes = load_key_hashes(settings)  # a bad keys file stops the start, not the first request
+    if load_models:
+        settings.resolved_backend(settings.resolved_device())  # so does a backend that cannot run here
     pool = cpu_pool(settings)
 
     @asynccontextmanager
@@ -30,7 +32,12 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
 
             async def load() -> None:
                 start = time.perf_counter()
-                service = await asyncio.get_running_loop().run_in_executor(executor, Service, settings, executor, pool)
+                try:
+                    service = await asyncio.get_running_loop().run_in_executor(executor, Service, settings, executor, pool)
+                except Exception as err:  # /readyz says why, rather than "still loading" for ever
+                    app.state.load_error = f"{type(err).__name__}: {err}"
+                    log.exception("loading the models failed")
+                    return
                 service.batcher.start()
                 app.state.service = service
                 log.info("models loaded on %s in %.1fs", service.device, time.perf_counter() - start)
@@ -50,6 +57,7 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
                               "or mask_worn_incorrectly.")
     app.dependency_overrides[get_settings] = lambda: settings
     app.state.service = None
+    app.state.load_error = None
     app.state.key_hashes = key_hashes
     app.state.cpu_pool = pool
     errors.install(app)

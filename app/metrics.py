@@ -26,7 +26,7 @@ IMAGES = Counter("maskwatch_images_processed_total", "Images classified", regist
 FACES = Counter("maskwatch_faces_total", "Faces returned, by label", ["label"], registry=REGISTRY)
 ERRORS = Counter("maskwatch_errors_total", "Error responses, by error code", ["code"], registry=REGISTRY)
 # A gauge of 1 rather than an Info: Info does not work across processes.
-MODEL = Gauge("maskwatch_model_info", "Loaded models and device", ["detector", "classifier", "device", "precision"],
+MODEL = Gauge("maskwatch_model_info", "Loaded models and device", ["detector", "classifier", "device", "backend", "precision"],
               registry=REGISTRY, multiprocess_mode="max")
 
 

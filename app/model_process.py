@@ -30,8 +30,8 @@ def load_pipeline(settings: Settings, device: str, max_batch: int) -> MaskPipeli
     """The service's pipeline on `device`, warmed for batches up to `max_batch`; call it in the thread that will run it."""
     torch.set_num_threads(settings.resolved_torch_threads())
     pipeline = MaskPipeline(settings.model_dir / "detector.pt", settings.model_dir / "classifier.pt", device,
-                            settings.min_confidence, settings.max_faces, half=settings.precision == "fp16",
-                            scale=settings.detector_scale, score_floor=settings.detector_score_floor)
+                            settings.min_confidence, settings.max_faces, settings.precision, settings.detector_scale,
+                            settings.detector_score_floor, settings.resolved_backend(device))
     pipeline.warm_up(max_batch)  # the first requests pay no lazy start-up
     return pipeline
 

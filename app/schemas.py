@@ -28,7 +28,8 @@ class ModelInfo(BaseModel):
     detector: str
     classifier: str
     device: str
-    precision: str = Field("fp32", description="fp32, or fp16 on CUDA")
+    backend: str = Field("torch", description="what runs the networks: torch, openvino or onnxruntime")
+    precision: str = Field("fp32", description="fp32, fp16 on CUDA, or bf16 with OpenVINO")
 
 
 EXAMPLE = {  # a real response (tests/fixtures/voc/images/maksssksksss145.png), one face kept
@@ -36,8 +37,8 @@ EXAMPLE = {  # a real response (tests/fixtures/voc/images/maksssksksss145.png), 
     "faces": [{"box": [310.03, 95.79, 333.53, 119.11], "label": "without_mask", "confidence": 0.996,
                "scores": {"with_mask": 0.0, "without_mask": 0.996, "mask_worn_incorrectly": 0.004}, "detection_score": 0.806}],
     "summary": {"faces": 1, "with_mask": 0, "without_mask": 1, "mask_worn_incorrectly": 0, "uncertain": 0, "compliant": False},
-    "model": {"detector": "fcos_mobilenet_v2@ec16f7686071", "classifier": "mobilenet_v2@0cd236038e09", "device": "cpu",
-              "precision": "fp32"},
+    "model": {"detector": "fcos_mobilenet_v2@8e55c58d5dbf", "classifier": "mobilenet_v2@960b8e1eeea6", "device": "cpu",
+              "backend": "openvino", "precision": "fp32"},
     "timing_ms": {"decode": 4.67, "detect": 43.99, "classify": 7.14, "queue": 0.39, "total": 56.24},
     "batch_size": 1,
 }

@@ -73,8 +73,8 @@ class Service:
         return [(image_faces, {**timing, "batch_size": len(jobs)}) for image_faces in faces]
 
     async def run(self, data: bytes, boxes: list | None, min_confidence: float | None,
-                  annotate_png: bool) -> tuple[dict, bytes | None]:
-        """The JSON response and, when asked, the annotated image as PNG bytes."""
+                  annotate_png: bool, blur: bool = False) -> tuple[dict, bytes | None]:
+        """The JSON response and, when asked, the annotated image as PNG bytes (faces blurred with `blur`)."""
         start = time.perf_counter()
         loop = asyncio.get_running_loop()
         job = await loop.run_in_executor(self.cpu_pool, self.prepare, data, boxes, min_confidence)
@@ -94,7 +94,7 @@ class Service:
         png = None
         if annotate_png:
             stage = time.perf_counter()
-            png = await loop.run_in_executor(self.cpu_pool, lambda: encode_png(annotate(job.rgb, faces)))
+            png = await loop.run_in_executor(self.cpu_pool, lambda: encode_png(annotate(job.rgb, faces, blur)))
             timing["annotate"] = self._stage("annotate", stage)
         metrics.IMAGES.inc()
         for face in faces:

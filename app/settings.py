@@ -27,7 +27,12 @@ class Settings(BaseSettings):
                                 "weights' own (why this default: BENCHMARKS.md)")
     detector_score_floor: float = Field(SCORE_FLOOR, ge=0, le=1, description="detections under this score are dropped before "
                                         "NMS (a min_confidence below it acts as it)")
-    precision: Literal["fp32", "fp16"] = Field("fp32", description="fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU)")
+    backend: Literal["auto", "torch", "openvino", "onnxruntime"] = Field(
+        "auto", description="what runs the networks: torch, or on a CPU OpenVINO or ONNX Runtime (pip install '.[cpu]'); "
+        "auto = the fastest installed for the device (BENCHMARKS.md, \"CPU runtimes\")")
+    precision: Literal["fp32", "fp16", "bf16"] = Field(
+        "fp32", description="fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU); "
+        "bf16 is OpenVINO's inference precision on a CPU with bf16 units")
     torch_threads: int = Field(0, ge=0, description="torch threads per process; 0 = the CPUs this process may use")
     cpu_threads: int = Field(0, ge=0, description="threads decoding and drawing images; 0 = the CPUs this process may use")
     batch_max_size: int = Field(0, ge=0, description="most images in one model batch; 0 = 16 on CUDA, 1 on CPU "
@@ -50,6 +55,12 @@ class Settings(BaseSettings):
 
             return "cuda:0" if torch.cuda.is_available() else "cpu"
         return self.device
+
+    def resolved_backend(self, device: str) -> str:
+        """The backend for `device`; raises models.runtime.BackendError, saying what to change, if it cannot run here."""
+        from models.runtime import resolve_backend
+
+        return resolve_backend(self.backend, device.split(":")[0], "fp32" if self.precision == "fp16" and device == "cpu" else self.precision)
 
     def resolved_batch_size(self, device: str) -> int:
         """Images per model batch: on a CPU a padded batch is slower than the images one by one."""

@@ -9,7 +9,6 @@
 Writes bench.json and bench.md under --out and prints the table. No timed assertions: it measures.
 """
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 
 from app.settings import Settings
 from bench import load, machine, stages
-from bench.report import markdown
+from bench.report import markdown, save
 from models.pipeline import MaskPipeline
 from training.splits import SPLIT_FILES, load_split
 from training.voc import read_voc
@@ -89,7 +88,7 @@ def main() -> None:
     if not args.skip_model:
         print(f"model-only on {args.device} ({args.precision}):", flush=True)
         served = Settings()  # read at the service's scale and score floor
-        pipeline = MaskPipeline(device=args.device, half=args.precision == "fp16", scale=served.detector_scale,
+        pipeline = MaskPipeline(device=args.device, precision=args.precision, scale=served.detector_scale,
                                 score_floor=served.detector_score_floor)
         report["model"] = stages.time_stages(pipeline, bodies, args.batch_sizes, args.repeats)
         del pipeline
@@ -109,11 +108,7 @@ def main() -> None:
                     row = load.run_level(pool, base, route, posts, concurrency, max(args.requests, 2 * concurrency), args.clients)
                     report["http"].append(row)
                     print(f"  {route} c={concurrency}: {row}", flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(report, indent=1))
-    (out / "bench.md").write_text(markdown(report))
-    print(markdown(report))
+    save(args.out, "bench", report, markdown(report))
 
 
 if __name__ == "__main__":

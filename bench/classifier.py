@@ -1,6 +1,6 @@
 """Time the shipped classifier on 16 faces (crop + normalise + forward), median of many runs.
 
-    python -m bench.classifier [--faces 16] [--runs 200] [--threads N]
+    python -m bench.classifier [--faces 16] [--runs 200] [--threads N] [--backend auto]
 
 Faces come from a fixture image's ground-truth boxes, repeated to --faces.
 """
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
+from models.runtime import BACKENDS, compiler, resolve_backend
 from training.voc import read_voc
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "voc")
@@ -26,9 +27,13 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=16)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto", help="what runs the network (default: the service's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     classifier = MaskClassifier(args.weights, "cpu")
+    backend = resolve_backend(args.backend, "cpu")
+    if backend != "torch":
+        classifier.use_runtime(compiler(backend))
     voc = read_voc(FIXTURE)[0]
     image = voc.load_rgb()
     boxes = np.resize(voc.boxes, (args.faces, 4))
@@ -39,7 +44,7 @@ def main() -> None:
         start = time.perf_counter()
         classifier.predict_boxes(image, boxes)
         times.append((time.perf_counter() - start) * 1000)
-    print(json.dumps({"classifier": classifier.name, "faces": args.faces, "threads": args.threads,
+    print(json.dumps({"classifier": classifier.name, "backend": backend, "faces": args.faces, "threads": args.threads,
                       "flip_tta": classifier.spec.flip_tta, "input_size": classifier.spec.input_size,
                       "median_ms": round(statistics.median(times), 2), "p90_ms": round(sorted(times)[int(0.9 * len(times))], 2),
                       "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}, indent=1))

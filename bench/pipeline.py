@@ -1,6 +1,6 @@
 """Time detect + classify on typical dataset-sized images (about 400 x 300), median over many runs.
 
-    python -m bench.pipeline [--data VOC_DIR [--part test]] [--runs 100] [--threads N] [--device cpu|cuda]
+    python -m bench.pipeline [--data VOC_DIR [--part test]] [--runs 100] [--threads N] [--device cpu|cuda] [--backend auto]
 
 Images: the test fixtures (dataset photos, 400 px wide), or with --data the images of a VOC folder
 (with --part, of that part of the saved image split). Decoding is not timed; the figure is what
@@ -16,6 +16,7 @@ import time
 import torch
 
 from models.pipeline import MaskPipeline
+from models.runtime import BACKENDS
 from training.splits import SPLIT_FILES, load_split
 from training.voc import read_voc
 
@@ -27,11 +28,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto", help="what runs the networks (default: the service's)")
     parser.add_argument("--data", default=FIXTURE, help="VOC folder whose images are used")
     parser.add_argument("--part", choices=("train", "val", "test"), help="only this part of the saved image split")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    pipeline = MaskPipeline(device=args.device)
+    pipeline = MaskPipeline(device=args.device, backend=args.backend)
     voc = read_voc(args.data)
     if args.part:
         wanted = set(load_split(SPLIT_FILES["image"])[args.part])
@@ -48,7 +50,7 @@ def main() -> None:
             torch.cuda.synchronize()
         times.append((time.perf_counter() - start) * 1000)
         faces.append(len(found))
-    print(json.dumps({"detector": pipeline.detector_name, "classifier": pipeline.classifier.name, "device": args.device,
+    print(json.dumps({"detector": pipeline.detector_name, "classifier": pipeline.classifier.name, "device": args.device, "backend": pipeline.backend,
                       "threads": args.threads, "images": len(images), "median_pixels": int(statistics.median(im.shape[0] * im.shape[1] for im in images)),
                       "mean_faces": round(statistics.mean(faces), 1), "median_ms": round(statistics.median(times), 1),
                       "p90_ms": round(sorted(times)[int(0.9 * len(times))], 1), "cpu": platform.processor() or platform.machine(),

@@ -86,13 +86,13 @@ def main() -> None:
     if args.batch < 1 or args.batches < 1:
         parser.error("--batch and --batches must be at least 1")
     served = Settings()
-    pipeline = MaskPipeline(device=args.device, half=args.precision == "fp16", scale=served.detector_scale,
+    pipeline = MaskPipeline(device=args.device, precision=args.precision, scale=served.detector_scale,
                             score_floor=served.detector_score_floor)
     pipeline.warm_up(args.batch)
     work = batches(args.data, args.part, pipeline, args.batch, args.batches + 2)
     wall_ms(pipeline, work[:2])
     ms = wall_ms(pipeline, work[2:])
-    report = {"machine": describe(args.device), "precision": "fp16" if pipeline.half else "fp32", "batch": args.batch,
+    report = {"machine": describe(args.device), "precision": pipeline.precision, "batch": args.batch,
               "batches": args.batches, "wall_ms": round(ms, 2), "images_per_s": round(1000 * args.batch / ms, 1),
               "ops": top_ops(pipeline, work[2:], args.top)}
     out = Path(args.out)

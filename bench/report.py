@@ -44,3 +44,12 @@ def verdict(result: dict, out: str, command: str) -> None:
     Path(out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
     raise SystemExit(0 if result["passed"] else 1)
+
+
+def save(out: str, name: str, report: dict, text: str) -> None:
+    """Write `report` as NAME.json and its table `text` as NAME.md under `out`, and print the table."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(report, indent=1))
+    (folder / f"{name}.md").write_text(text)
+    print(text)

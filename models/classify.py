@@ -1,6 +1,6 @@
 """Find and classify the faces of an image from the command line.
 
-    python -m models.classify IMAGE [--boxes '[[x1,y1,x2,y2], ...]'] [--annotate out.png] [--min-confidence 0.3]
+    python -m models.classify IMAGE [--boxes '[[x1,y1,x2,y2], ...]'] [--annotate out.png] [--min-confidence 0.3] [--backend torch]
 
 Prints one JSON object per face: box, label, confidence, per-class scores and detection score.
 With --boxes, detection is skipped and exactly those boxes are classified. The defaults are the service's
@@ -17,6 +17,7 @@ import numpy as np
 
 from models.annotate import annotate
 from models.pipeline import MIN_CONFIDENCE, MaskPipeline, to_rgb
+from models.runtime import BACKENDS, BackendError
 
 
 def main() -> int:
@@ -24,6 +25,7 @@ def main() -> int:
     parser.add_argument("image", type=Path)
     parser.add_argument("--boxes", help="JSON list of [x1, y1, x2, y2] boxes in pixels")
     parser.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE, help="minimum detection score (default: the service's)")
+    parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto", help="what runs the networks (default: the service's, auto)")
     parser.add_argument("--annotate", type=Path, help="also write the image with coloured boxes here (PNG)")
     args = parser.parse_args()
     decoded = cv2.imread(str(args.image), cv2.IMREAD_UNCHANGED)
@@ -37,7 +39,12 @@ def main() -> int:
     except ValueError as err:
         print(f"error: --boxes must be a JSON list of [x1, y1, x2, y2]: {err}", file=sys.stderr)
         return 2
-    faces = MaskPipeline()(decoded, boxes, args.min_confidence)
+    try:
+        pipeline = MaskPipeline(backend=args.backend)
+    except BackendError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    faces = pipeline(decoded, boxes, args.min_confidence)
     for face in faces:
         print(json.dumps(asdict(face)))
     if args.annotate:

@@ -6,6 +6,7 @@ the finest pyramid level is stride 8 (MobileNetV2 block 6); the 1280-channel las
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -41,6 +42,20 @@ class DetectorSpec:
     meta: dict = field(default_factory=dict)
 
 
+class DetectorNetwork(nn.Module):
+    """The detector's convolutions (backbone, pyramid and head): what a CPU runtime runs (models/runtime.py)."""
+
+    OUTPUTS = ["cls_logits", "bbox_regression", "bbox_ctrness"]
+
+    def __init__(self, model: FCOS):
+        super().__init__()
+        self.backbone, self.head = model.backbone, model.head
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.head(list(self.backbone(x).values()))
+        return tuple(out[k] for k in self.OUTPUTS)
+
+
 class FaceFCOS(FCOS):
     """FCOS that returns faces: each location scored by its best class and suppressed across classes, so one face
     is one box, with the detector's normalised per-class scores kept as `class_scores` (N, C). torchvision's FCOS
@@ -50,6 +65,35 @@ class FaceFCOS(FCOS):
     the candidates) rather than per image and level as torchvision's does: on a GPU each small op is a kernel launch, and each
     `torch.where` a sync, which per image would cost more than the convolutions of a micro-batch.
     """
+
+    network: Callable[[torch.Tensor], tuple[torch.Tensor, ...]] | None = None  # set by `use_runtime`
+    strides: tuple[int, ...] = ()  # of each pyramid level, finest first
+
+    def use_runtime(self, compile_network: Callable[[nn.Module, torch.Tensor, list[str]], Callable],
+                    read_size: tuple[int, int] = (384, 512)) -> None:
+        """Run backbone, pyramid and head with `compile_network(module, example, outputs)` (models/runtime.py),
+        exported at `read_size` (short, long side), padded as the transform pads it."""
+        short, long = (-(-side // 32) * 32 for side in read_size)
+        self.network = compile_network(DetectorNetwork(self), torch.zeros(1, 3, short, long), DetectorNetwork.OUTPUTS)
+
+    def forward(self, images, targets=None):
+        if self.training or self.network is None:
+            return super().forward(images, targets)
+        return self._forward_network(images)
+
+    def _forward_network(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """FCOS's inference with `network` for its convolutions. Anchors need only the levels' sizes: each is
+        the padded input's divided by the level's stride, rounded up (the input is padded to a multiple of 32)."""
+        original_sizes = [tuple(im.shape[-2:]) for im in images]
+        batch, _ = self.transform(images)
+        height, width = batch.tensors.shape[-2:]
+        levels = [batch.tensors.new_empty(0, 0, -(-height // s), -(-width // s)) for s in self.strides]
+        head_outputs = dict(zip(DetectorNetwork.OUTPUTS, self.network(batch.tensors)))
+        counts = [level.shape[2] * level.shape[3] for level in levels]
+        split_outputs = {k: list(v.split(counts, dim=1)) for k, v in head_outputs.items()}
+        split_anchors = [list(a.split(counts)) for a in self.anchor_generator(batch, levels)]
+        detections = self.postprocess_detections(split_outputs, split_anchors, batch.image_sizes)
+        return self.transform.postprocess(detections, batch.image_sizes, original_sizes)
 
     def postprocess_detections(self, head_outputs: dict[str, list[torch.Tensor]], anchors: list[list[torch.Tensor]],
                                image_shapes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
@@ -94,9 +138,11 @@ def build_detector(spec: DetectorSpec, pretrained_backbone: bool = False, traina
     # FCOS reads an anchor's size as its level's stride (torchvision's convention).
     anchors = AnchorGenerator(sizes=tuple((s,) for s in strides + [2 * strides[-1]]), aspect_ratios=((1.0,),) * (len(strides) + 1))
     head = FCOSHead(spec.fpn_channels, anchors.num_anchors_per_location()[0], spec.num_classes, spec.head_convs)
-    return FaceFCOS(backbone, spec.num_classes, min_size=spec.min_size, max_size=spec.max_size, anchor_generator=anchors,
-                head=head, score_thresh=spec.score_thresh, nms_thresh=spec.nms_thresh,
-                detections_per_img=spec.detections_per_img, topk_candidates=1000)
+    model = FaceFCOS(backbone, spec.num_classes, min_size=spec.min_size, max_size=spec.max_size, anchor_generator=anchors,
+                     head=head, score_thresh=spec.score_thresh, nms_thresh=spec.nms_thresh,
+                     detections_per_img=spec.detections_per_img, topk_candidates=1000)
+    model.strides = (*strides, 2 * strides[-1])
+    return model
 
 
 def fold_frozen_batchnorm(module: nn.Module) -> nn.Module:

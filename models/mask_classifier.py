@@ -1,8 +1,10 @@
 """MaskClassifier: the batched `predict(crops) -> probabilities` the pipeline and the service call."""
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 from torch.fx.experimental.optimization import fuse
 
 from models.checkpoint import ClassifierSpec, load_checkpoint, sha256_of
@@ -31,6 +33,12 @@ class MaskClassifier:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.half:
             self.model = self.model.half()
+
+    def use_runtime(self, compile_network: Callable[[nn.Module, torch.Tensor, list[str]], Callable]) -> None:
+        """Run the network with `compile_network(module, example, outputs)` (models/runtime.py)."""
+        size = self.spec.input_size
+        run = compile_network(self.model, torch.zeros(1, 3, size, size), ["logits"])
+        self.model = lambda x: run(x)[0]
 
     @property
     def name(self) -> str:

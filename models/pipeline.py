@@ -14,6 +14,7 @@ from models.allocator import keep_freed_memory
 from models.detector import HalfBackbone, detect, load_detector
 from models.mask_classifier import DEFAULT_WEIGHTS as DEFAULT_CLASSIFIER
 from models.mask_classifier import MaskClassifier
+from models.runtime import compiler, resolve_backend
 
 DEFAULT_DETECTOR = Path(__file__).parent / "weights" / "detector.pt"
 
@@ -80,27 +81,36 @@ class Job:
 class MaskPipeline:
     """Detector + classifier, loaded once onto one device.
 
-    `half` runs the classifier and the detector's backbone in fp16 on CUDA; `scale` is the detector's read scale
-    (short side in pixels; 0 = the one in the weights) and `score_floor` its lowest kept detection score.
+    `backend` runs the networks: torch, or on a CPU a runtime made for it (models/runtime.py; auto = the fastest
+    installed). `precision`: fp32; fp16 runs the classifier and the detector's backbone in half precision on CUDA
+    (fp32 on a CPU); bf16 is OpenVINO's inference precision. `scale` is the detector's read scale (short side in
+    pixels; 0 = the one in the weights) and `score_floor` its lowest kept detection score. A backend that cannot
+    run here raises `models.runtime.BackendError`.
     """
 
     def __init__(self, detector_weights: str | Path = DEFAULT_DETECTOR, classifier_weights: str | Path = DEFAULT_CLASSIFIER,
                  device: str | torch.device = "cpu", min_confidence: float = MIN_CONFIDENCE, max_faces: int = MAX_FACES,
-                 half: bool = False, scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR):
+                 precision: str = "fp32", scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR, backend: str = "torch"):
         self.device = torch.device(device)
-        if self.device.type == "cpu":
+        on_cuda = self.device.type == "cuda"
+        self.half = precision == "fp16" and on_cuda
+        self.precision = "fp32" if precision == "fp16" and not on_cuda else precision
+        self.backend = resolve_backend(backend, self.device.type, self.precision)
+        if not on_cuda:
             keep_freed_memory()  # see models/allocator.py
         self.detector, self.detector_spec, sha = load_detector(detector_weights, self.device)
         self.detector_name = f"fcos_mobilenet_v2@{sha[:12]}"
-        self.classifier = MaskClassifier(classifier_weights, self.device, half)
+        self.classifier = MaskClassifier(classifier_weights, self.device, self.half)
         self.classes = self.classifier.spec.classes
         self.min_confidence = min_confidence
         self.max_faces = max_faces
-        self.half = half and self.device.type == "cuda"
         if self.half:
             self.detector.backbone = HalfBackbone(self.detector.backbone)
         if scale:
             self.set_scale(scale)
+        if self.backend != "torch":  # after the scale: the export's example has the read size
+            self.detector.use_runtime(compiler(self.backend, self.precision), self.read_size)
+            self.classifier.use_runtime(compiler(self.backend, self.precision))
         self.detector.score_thresh = score_floor
         self._fix_canvas()
 
@@ -131,9 +141,9 @@ class MaskPipeline:
 
     @property
     def info(self) -> dict[str, str]:
-        """What the service reports as its model: weights, device, precision."""
+        """What the service reports as its model: weights, device, backend, precision."""
         return {"detector": self.detector_name, "classifier": self.classifier.name, "device": str(self.device),
-                "precision": "fp16" if self.half else "fp32"}
+                "backend": self.backend, "precision": self.precision}
 
     def shrink(self, rgb: np.ndarray) -> np.ndarray:
         """`shrink` to this pipeline's read size."""

@@ -3,6 +3,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -39,10 +40,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server():
+@contextmanager
+def running_server(extra_env: dict[str, str]):
+    """A real uvicorn server of the app with `extra_env` on a free port; yields (base URL, port)."""
     port = free_port()
-    env = {**os.environ, "MASKWATCH_MAX_UPLOAD_BYTES": "1000000", "MASKWATCH_LOG_LEVEL": "warning"}
+    env = {**os.environ, "MASKWATCH_LOG_LEVEL": "warning", **extra_env}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -60,6 +62,12 @@ def server():
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def server():
+    with running_server({"MASKWATCH_MAX_UPLOAD_BYTES": "1000000"}) as running:
+        yield running
 
 
 def wait_ready(client) -> None:

@@ -1,5 +1,6 @@
 import base64
 import io
+import json
 
 import cv2
 import numpy as np
@@ -50,7 +51,7 @@ def test_contract_fields_with_detection_and_annotation(client):
     summary = body["summary"]
     assert summary["faces"] == len(body["faces"]) == sum(summary[k] for k in face["scores"])
     assert summary["compliant"] is False  # this photo has unmasked faces
-    assert set(body["model"]) == {"detector", "classifier", "device", "precision"} and body["model"]["device"] == "cpu"
+    assert set(body["model"]) == {"detector", "classifier", "device", "backend", "precision"} and body["model"]["device"] == "cpu"
     assert {"decode", "detect", "classify", "annotate", "total"} <= set(body["timing_ms"])
     png = cv2.imdecode(np.frombuffer(base64.b64decode(body["annotated_png"]), np.uint8), cv2.IMREAD_COLOR)
     assert png.shape == (225, 400, 3)
@@ -75,6 +76,38 @@ def test_annotate_endpoint_returns_the_png(client):
     assert cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR).shape == (225, 400, 3)
 
 
+def decode_png(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).astype(int)
+
+
+def check_blurred(plain: np.ndarray, blurred: np.ndarray, boxes: list) -> None:
+    """Inside every face box the pixels changed; outside all boxes not one did."""
+    outside = np.ones(plain.shape[:2], bool)
+    for box in boxes:
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        outside[y1:y2, x1:x2] = False
+        inner = np.abs(plain[y1 + 2:y2 - 2, x1 + 2:x2 - 2] - blurred[y1 + 2:y2 - 2, x1 + 2:x2 - 2])  # inside the outline
+        assert (inner.max(axis=2) > 0).mean() > 0.5, f"box {box} is not blurred"
+    assert np.array_equal(plain[outside], blurred[outside])
+
+
+def test_blur_blurs_every_face_and_nothing_else(client):
+    faces = "[[300, 50, 330, 90], [100, 60, 160, 140]]"
+    plain = client.post("/v1/annotate", files={"image": ("a.png", FIXTURE.read_bytes())}, data={"faces": faces})
+    blurred = client.post("/v1/annotate", files={"image": ("a.png", FIXTURE.read_bytes())}, data={"faces": faces},
+                          params={"blur": "true"})
+    assert plain.status_code == blurred.status_code == 200
+    check_blurred(decode_png(plain.content), decode_png(blurred.content), json.loads(faces))
+
+
+def test_blur_in_classify_blurs_the_detected_faces(client):
+    plain = post(client, FIXTURE.read_bytes(), params={"annotate": "true"}).json()
+    blurred = post(client, FIXTURE.read_bytes(), params={"annotate": "true", "blur": "true"}).json()
+    assert plain["faces"] == blurred["faces"] and len(plain["faces"]) > 0
+    check_blurred(decode_png(base64.b64decode(plain["annotated_png"])), decode_png(base64.b64decode(blurred["annotated_png"])),
+                  [f["box"] for f in plain["faces"]])
+
+
 def test_info_health_metrics_and_docs(client):
     info = client.get("/v1/info").json()
     assert info["classes"] == ["with_mask", "without_mask", "mask_worn_incorrectly"]
@@ -86,6 +119,9 @@ def test_info_health_metrics_and_docs(client):
     assert "maskwatch_faces_total" in text and "maskwatch_model_info" in text
     openapi = client.get("/openapi.json").json()
     assert "/v1/classify" in openapi["paths"] and "/v1/annotate" in openapi["paths"]
+    page = client.get("/")
+    assert page.headers["content-type"].startswith("text/html") and "v1/classify" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from another host
     assert openapi["components"]["schemas"]["ClassifyResponse"]["examples"][0]["summary"]["faces"] == 1
 
 

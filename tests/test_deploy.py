@@ -50,6 +50,12 @@ def test_dockerfile_pins_torch_runs_as_non_root_with_a_healthcheck():
     assert "\nUSER maskwatch" in DOCKERFILE and "HEALTHCHECK" in DOCKERFILE and "/healthz" in DOCKERFILE
 
 
+def test_the_build_context_lets_in_every_packaged_folder():
+    allowed = {line[1:] for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")}
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert {p.rstrip("*") for p in packages} | {"pyproject.toml", "README.md"} <= allowed
+
+
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (.ci/run installs Debian's prometheus)")
 def test_promtool_accepts_the_prometheus_config():
     result = subprocess.run(["promtool", "check", "config", str(ROOT / "deploy" / "prometheus.yml")], capture_output=True, text=True)
@@ -114,4 +120,15 @@ def test_two_workers_report_their_metrics_together(tmp_path):
         proc.wait(30)
     assert len(pids) >= 2  # both workers write there
     assert all("maskwatch_images_processed_total 6.0" in text for text in texts)
-    assert all('maskwatch_model_info{classifier=' in text for text in texts)
+    assert all('maskwatch_model_info{backend=' in text for text in texts)
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
+def test_debians_compose_reads_the_file_with_each_profile():
+    for profile, device in (("gpu", "cuda"), ("cpu", "cpu")):
+        result = subprocess.run(["docker-compose", "--profile", profile, "config"], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        services = yaml.safe_load(result.stdout)["services"]
+        service = services["maskwatch" if profile == "gpu" else "maskwatch-cpu"]
+        assert service["environment"]["MASKWATCH_DEVICE"] == device and service["read_only"] is True
+    assert services["maskwatch"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]

@@ -27,6 +27,7 @@ from models.annotate import annotate
 from models.labels import CLASSES, COLORS_BGR
 from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, MIN_CONFIDENCE, SCORE_FLOOR, Face, MaskPipeline
+from models.runtime import BACKENDS, BackendError, compiler, resolve_backend
 from training.data import add_data_args, load_data
 from training.detection_metrics import class_ap50, evaluate_detections, ignored, pr_curve
 from training.metrics import per_dataset, summarize
@@ -144,7 +145,9 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=4)
     parser.add_argument("--out", default="runs/evaluate", help="pipeline mode: where metrics, plots and examples go")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="fp16 on CUDA, as the service's MASKWATCH_PRECISION")
+    parser.add_argument("--backend", choices=("auto", *BACKENDS), default="torch", help="what runs the networks (models/runtime.py)")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
+                        help="fp16 on CUDA, bf16 with OpenVINO, as the service's MASKWATCH_PRECISION")
     parser.add_argument("--scale", type=int, default=DETECTOR_SCALE, help="detector short side; 0 = the weights' own (default: the service's)")
     parser.add_argument("--score-floor", type=float, default=SCORE_FLOOR, help="detector's lowest kept score (default: the service's)")
     parser.add_argument("--batch", type=int, default=1, help="detect this many images per batch, as the service's micro-batches")
@@ -153,15 +156,21 @@ def main() -> int:
     images = select_part(load_data(parser, args), args.part)
     if not images:
         parser.error(f"no image of --data is in the {args.part} part of the saved split")
-    half = args.precision == "fp16"
+    try:
+        backend = resolve_backend(args.backend, args.device.split(":")[0], args.precision)
+    except BackendError as err:
+        parser.error(str(err))
     report = {"classifier": None, "data": args.data, "part": args.part, "images": len(images), "device": args.device,
-              "precision": args.precision, "batch": args.batch, "scale": args.scale, "score_floor": args.score_floor}
+              "backend": backend, "precision": args.precision, "batch": args.batch, "scale": args.scale, "score_floor": args.score_floor}
     if not args.pipeline:
-        classifier = MaskClassifier(args.weights, args.device, half)
+        classifier = MaskClassifier(args.weights, args.device, args.precision == "fp16")
+        if backend != "torch":
+            classifier.use_runtime(compiler(backend, args.precision))
         report["classifier"] = classifier.name
         print(json.dumps({**report, **evaluate_classifier(classifier, images)}, indent=1))
         return 0
-    pipeline = MaskPipeline(args.detector_weights, args.weights, args.device, half=half, scale=args.scale, score_floor=args.score_floor)
+    pipeline = MaskPipeline(args.detector_weights, args.weights, args.device, precision=args.precision, scale=args.scale,
+                            score_floor=args.score_floor, backend=backend)
     report["classifier"], report["detector"] = pipeline.classifier.name, pipeline.detector_name
     preds = pipeline_predictions(batched_detections(pipeline, images, args.batch), pipeline.classifier, images)
     report.update(detection_report(images, drop_ignored(images, preds, load_ignore(args.ignore))), ignore=args.ignore)

@@ -4,6 +4,7 @@
     python -m training.train_detector --resume runs/detector/last.pt     # continue after an interruption
     python -m training.train_detector --init runs/detector/detector.pt --scales 416 448 480 512 544 --min-size 480 \
         --max-size 640 --epochs 10 --out runs/detector_480                 # fine-tune a trained detector at a larger scale
+    python -m training.train_detector --extra-faces runs/pseudo/yunet_train.json ...  # unannotated faces (research.pseudo_labels)
 
 Augmentation: horizontal flip, scale jitter (a random short side per batch) and colour jitter.
 A checkpoint (`last.pt`) is written after every epoch; `detector.pt` (fp16) is the weights with the best
@@ -47,6 +48,16 @@ class DetTrainConfig:
 def load_images(voc: list[VOCImage], three_class: bool) -> list[tuple[np.ndarray, dict]]:
     return [(im.load_rgb(), {"boxes": torch.from_numpy(im.boxes),
                              "labels": torch.from_numpy(im.labels if three_class else np.zeros_like(im.labels))}) for im in voc]
+
+
+def add_faces(images: list[VOCImage], extra: dict[str, list]) -> list[VOCImage]:
+    """The images with the boxes of `extra` ({stem: [[x1, y1, x2, y2], ...]}) added as faces of class 0."""
+    out = []
+    for im in images:
+        boxes = np.asarray(extra.get(im.stem, []), dtype=im.boxes.dtype).reshape(-1, 4)
+        out.append(dataclasses.replace(im, boxes=np.concatenate([im.boxes, boxes]),
+                                       labels=np.concatenate([im.labels, np.zeros(len(boxes), im.labels.dtype)])))
+    return out
 
 
 def augment(rgb: np.ndarray, target: dict, gen: torch.Generator, jitter: v2.ColorJitter) -> tuple[torch.Tensor, dict]:
@@ -102,6 +113,7 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=list(DetTrainConfig.scales), help="training short sides (one per batch)")
     parser.add_argument("--min-size", type=int, default=DetectorSpec.min_size, help="short side at inference")
     parser.add_argument("--max-size", type=int, default=DetectorSpec.max_size)
+    parser.add_argument("--extra-faces", help="JSON {stem: [[x1, y1, x2, y2], ...]}: unannotated faces added to the training images")
     parser.add_argument("--limit", type=int, help="train on the first N images only (smoke runs)")
     parser.add_argument("--resume", help="a last.pt to continue from")
     parser.add_argument("--init", help="start from a trained detector.pt (new optimizer and schedule)")
@@ -118,7 +130,12 @@ def main() -> None:
     gen = torch.Generator().manual_seed(cfg.seed)
     split = load_split(args.split_file)
     voc = {im.stem: im for im in load_data(parser, args)}
-    train = load_images([voc[s] for s in split["train"] if s in voc][:args.limit], cfg.three_class)
+    train_voc = [voc[s] for s in split["train"] if s in voc][:args.limit]
+    if args.extra_faces:
+        if cfg.three_class:
+            parser.error("--extra-faces adds faces without a class: train a one-class detector")
+        train_voc = add_faces(train_voc, json.loads(Path(args.extra_faces).read_text()))
+    train = load_images(train_voc, cfg.three_class)
     val = load_images([voc[s] for s in split["val"] if s in voc][:args.limit], cfg.three_class)
     if not train or not val:
         parser.error(f"no image of --data is in the train or val part of {args.split_file}")

@@ -1,0 +1,135 @@
+"""torch against each CPU runtime in one run, alternated round by round: model-only per stage, then over HTTP.
+
+    python -m bench.backends --data ../shared/data/face-mask-detection --part test \
+        --backends torch openvino onnxruntime openvino:bf16 --rounds 5 --out runs/bench/backends
+
+A backend is NAME or NAME:PRECISION (models/runtime.py). Each round times every backend once on the same
+images, so a machine that slows down during the run slows all of them alike.
+1. model-only, per image: detect (shrink + detector), classify (one batch of 16 faces of the image, its
+   detected boxes repeated), detect + classify (`MaskPipeline.__call__`; decoding not timed);
+2. end to end: one uvicorn server per backend, all started first; each round sends --requests uploads at
+   each --concurrency to each server in turn. Reported: the median over rounds of each round's p50 and images/s.
+Writes backends.json and backends.md under --out. No timed assertions: it measures.
+"""
+import argparse
+import importlib.metadata
+import os
+import statistics
+import time
+from contextlib import ExitStack
+
+import numpy as np
+import torch
+
+from app.imaging import decode_image
+from bench import load, machine
+from bench.__main__ import FIXTURE, ints, uploads
+from bench.report import save
+from models.pipeline import MaskPipeline, to_rgb
+from models.runtime import BACKENDS, installed
+
+FACES = 16
+
+
+def runtime_versions() -> str:
+    return ", ".join(f"{name} {importlib.metadata.version(name)}" for name in BACKENDS if installed(name))
+
+
+def parse_backend(text: str) -> tuple[str, str]:
+    name, _, precision = text.partition(":")
+    return name, precision or "fp32"
+
+
+def time_ms(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return (time.perf_counter() - start) * 1000
+
+
+def model_round(pipeline: MaskPipeline, images: list[np.ndarray], times: dict[str, list[float]]) -> None:
+    """One pass over `images`, each stage timed per image."""
+    for rgb in images:
+        times["detect"].append(time_ms(pipeline.detect, rgb))
+        boxes, _ = pipeline.detect(rgb)
+        boxes = np.resize(boxes, (FACES, 4)) if len(boxes) else np.tile([[0, 0, 40, 40]], (FACES, 1))
+        times[f"classify_{FACES}_faces"].append(time_ms(pipeline.classifier.predict_boxes, rgb, boxes))
+        times["detect_classify"].append(time_ms(pipeline, rgb))
+
+
+def model_only(backends: list[str], images: list[np.ndarray], rounds: int) -> dict:
+    pipelines = {b: MaskPipeline(backend=parse_backend(b)[0], precision=parse_backend(b)[1]) for b in backends}
+    times = {b: {"detect": [], f"classify_{FACES}_faces": [], "detect_classify": []} for b in backends}
+    for pipeline in pipelines.values():
+        model_round(pipeline, images[:5], {k: [] for k in times[backends[0]]})  # warm-up
+    for r in range(rounds):
+        for b in backends:
+            model_round(pipelines[b], images, times[b])
+        print(f"  model-only round {r + 1}/{rounds}", flush=True)
+    return {b: {stage: {"median_ms": round(statistics.median(t), 2), "p90_ms": round(load.percentile(t, 0.9), 2)}
+                for stage, t in stages.items()} for b, stages in times.items()}
+
+
+def over_http(backends: list[str], bodies: list[bytes], rounds: int, concurrency: list[int], requests: int, port: int) -> dict:
+    threads = str(len(os.sched_getaffinity(0)))
+    rows: dict[str, dict[int, list[dict]]] = {b: {c: [] for c in concurrency} for b in backends}
+    posts = [load.multipart(b) for b in bodies]
+    with ExitStack() as stack:
+        pool = stack.enter_context(load.client_pool(1))
+        bases = {}
+        for i, b in enumerate(backends):
+            name, precision = parse_backend(b)
+            env = {"MASKWATCH_BACKEND": name, "MASKWATCH_PRECISION": precision, "MASKWATCH_TORCH_THREADS": threads,
+                   "MASKWATCH_MAX_IN_FLIGHT": "100000"}
+            bases[b] = stack.enter_context(load.server(port + i, 1, env))[0]
+            load.run_level(pool, bases[b], "/v1/classify", posts, max(concurrency), 2 * max(concurrency), 1)  # warm-up
+        for r in range(rounds):
+            for b in backends:
+                for c in concurrency:
+                    rows[b][c].append(load.run_level(pool, bases[b], "/v1/classify", posts, c, max(requests, 2 * c), 1))
+            print(f"  http round {r + 1}/{rounds}", flush=True)
+    return {b: {str(c): {"p50_ms": statistics.median(row["p50_ms"] for row in rs),
+                         "p95_ms": statistics.median(row["p95_ms"] for row in rs),
+                         "images_per_s": statistics.median(row["images_per_s"] for row in rs),
+                         "statuses": [row["statuses"] for row in rs]} for c, rs in by_c.items()} for b, by_c in rows.items()}
+
+
+def markdown(report: dict) -> str:
+    backends = report["args"]["backends"]
+    m = report["machine"]
+    lines = [f"Backends on {m['cpu']} ({m['cores']} cores; {report['runtimes']}), {report['images']} images from {report['args']['data']}"
+             f" (part {report['args']['part']}), {report['args']['rounds']} alternated rounds.", "",
+             "| stage (model-only, median ms per image) | " + " | ".join(backends) + " |", "|---|" + "---|" * len(backends)]
+    for stage in report["model"][backends[0]]:
+        lines.append(f"| {stage} | " + " | ".join(f"{report['model'][b][stage]['median_ms']:.1f}" for b in backends) + " |")
+    if report["http"]:
+        lines += ["", "| over HTTP | " + " | ".join(backends) + " |", "|---|" + "---|" * len(backends)]
+        for c in report["http"][backends[0]]:
+            lines.append(f"| c={c} p50 ms | " + " | ".join(f"{report['http'][b][c]['p50_ms']:.1f}" for b in backends) + " |")
+            lines.append(f"| c={c} images/s | " + " | ".join(f"{report['http'][b][c]['images_per_s']:.1f}" for b in backends) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(FIXTURE), help="VOC folder whose images are used")
+    parser.add_argument("--part", choices=("train", "val", "test"), help="only this part of the saved image split")
+    parser.add_argument("--backends", nargs="+", default=["torch", "openvino", "onnxruntime"], help="NAME or NAME:PRECISION")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=ints, default=[1, 4])
+    parser.add_argument("--requests", type=int, default=64, help="uploads per concurrency level per round")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--out", default="runs/bench/backends")
+    args = parser.parse_args()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    bodies = uploads(args.data, args.part)
+    images = [to_rgb(decode_image(b, 40_000_000)) for b in bodies]
+    report = {"machine": machine.describe("cpu"), "runtimes": runtime_versions(), "args": vars(args), "images": len(images)}
+    print("model-only:", flush=True)
+    report["model"] = model_only(args.backends, images, args.rounds)
+    report["http"] = {} if args.skip_http else over_http(args.backends, bodies, args.rounds, args.concurrency, args.requests, args.port)
+    save(args.out, "backends", report, markdown(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The try-it page at / in a real headless browser (Debian's chromium driven by Playwright).
+
+Skips where Playwright or chromium is missing; `.ci/run` installs both. To refresh the README's screenshot:
+    MASKWATCH_SCREENSHOT=docs/page.png .venv/bin/python -m pytest tests/test_page.py
+"""
+import os
+import shutil
+
+import httpx
+import pytest
+
+from tests.conftest import VOC_DIR, running_server
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH")
+IMAGE = VOC_DIR / "images" / "maksssksksss145.png"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def test_the_page_lists_the_faces_the_api_finds(server, browser, tmp_path):
+    base, _ = server
+    page = browser.new_page(viewport={"width": 1100, "height": 760})
+    requests_elsewhere = []
+    page.on("request", lambda r: None if r.url.startswith(base) or r.url.startswith("data:") else requests_elsewhere.append(r.url))
+    page.goto(base + "/")
+    page.wait_for_function("document.getElementById('min-confidence').value !== ''")  # defaults read from /v1/info
+    assert page.locator("#key-field").is_hidden()  # keys are off
+    page.set_input_files("#file", str(IMAGE))
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    rows = page.locator("#faces tr").all()
+    shown = [[cell.inner_text() for cell in row.locator("td").all()] for row in rows]
+    api = httpx.post(base + "/v1/classify", files={"image": (IMAGE.name, IMAGE.read_bytes())}, timeout=30).json()
+    assert len(shown) == len(api["faces"]) > 0
+    for cells, face in zip(shown, api["faces"]):
+        assert cells[1] == face["label"].replace("_", " ")
+        assert cells[2] == f"{face['confidence']:.3f}"
+        assert cells[3] == ", ".join(f"{v:.1f}" for v in face["box"])
+    assert f"{api['summary']['faces']} face(s)" in page.inner_text("#summary")
+    assert page.evaluate("document.getElementById('annotated').naturalWidth") == api["image"]["width"]
+    assert requests_elsewhere == []  # nothing fetched from another host
+    screenshot = os.environ.get("MASKWATCH_SCREENSHOT") or str(tmp_path / "page.png")
+    page.screenshot(path=screenshot, full_page=True)
+    assert os.path.getsize(screenshot) > 10_000
+
+
+def test_the_page_shows_an_api_error(server, browser, tmp_path):
+    base, _ = server
+    page = browser.new_page()
+    page.goto(base + "/")
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    page.set_input_files("#file", str(junk))
+    page.click("#submit")
+    page.wait_for_selector("#status.error", timeout=30_000)
+    assert "415" in page.inner_text("#status") and page.locator("#result").is_hidden()
+
+
+def test_the_page_asks_for_the_key_when_keys_are_on(browser):
+    with running_server({"MASKWATCH_API_KEYS": "page-secret"}) as (base, _):
+        page = browser.new_page()
+        page.goto(base + "/")
+        page.wait_for_selector("#key-field:not([hidden])")
+        page.set_input_files("#file", str(IMAGE))
+        page.click("#submit")
+        page.wait_for_selector("#status.error")
+        assert "401" in page.inner_text("#status")
+        page.fill("#api-key", "page-secret")
+        page.click("#submit")
+        page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+        assert page.locator("#faces tr").count() > 0
