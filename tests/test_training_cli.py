@@ -9,6 +9,7 @@ import torch
 from models.checkpoint import load_checkpoint
 from tests.conftest import ROOT, VOC_DIR
 from training.splits import save_split
+from training.train_detector import add_faces
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -51,3 +52,17 @@ def test_train_detector_resumes_after_an_interruption(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert [r["epoch"] for r in json.loads((out / "history.json").read_text())] == [1, 2]
     assert (out / "detector.pt").exists()  # the last epoch is always evaluated and the best kept
+
+
+def test_extra_faces_join_the_training_images_as_faces(voc_images):
+    stem = voc_images[0].stem
+    out = add_faces(voc_images, {stem: [[1, 2, 30, 40]]})
+    assert len(out[0].boxes) == len(voc_images[0].boxes) + 1 and out[0].labels[-1] == 0
+    assert out[0].boxes[-1].tolist() == [1, 2, 30, 40]
+    assert all(len(a.boxes) == len(b.boxes) for a, b in zip(out[1:], voc_images[1:]))
+
+
+def test_extra_faces_need_a_one_class_detector(tmp_path):
+    (tmp_path / "extra.json").write_text("{}")
+    result = run("training.train_detector", "--data", str(VOC_DIR), "--three-class", "--extra-faces", str(tmp_path / "extra.json"))
+    assert result.returncode == 2 and "one-class detector" in result.stderr
