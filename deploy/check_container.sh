@@ -47,9 +47,10 @@ curl -sf "$base/v1/info" | python3 -c 'import json, sys; m = json.load(sys.stdin
 faces=$(curl -sf -F "image=@$fixture" "$base/v1/classify" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["faces"]))')
 [ "$faces" -gt 0 ] || fail "no face found in $fixture"
 echo "classified $fixture: $faces faces"
-curl -sf "$base/metrics" | grep -q '^maskwatch_images_processed_total' || fail "/metrics has no maskwatch_images_processed_total"
+# bodies are read whole before grep: `curl | grep -q` fails under pipefail when grep stops reading early
+grep -q '^maskwatch_images_processed_total' <<<"$(curl -sf "$base/metrics")" || fail "/metrics has no maskwatch_images_processed_total"
 echo "/metrics scraped"
-curl -sf "$base/" | grep -q "v1/classify" || fail "the page at / is not served"
+grep -q "v1/classify" <<<"$(curl -sf "$base/")" || fail "the page at / is not served"
 
 uid=$(docker exec "$name" id -u)
 [ "$uid" != 0 ] || fail "the server runs as root"
