@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         """The backend for `device`; raises models.runtime.BackendError, saying what to change, if it cannot run here."""
         from models.runtime import resolve_backend
 
-        return resolve_backend(self.backend, device.split(":")[0], "fp32" if self.precision == "fp16" and device == "cpu" else self.precision)
+        return resolve_backend(self.backend, device.split(":")[0], self.precision)
 
     def resolved_batch_size(self, device: str) -> int:
         """Images per model batch: on a CPU a padded batch is slower than the images one by one."""

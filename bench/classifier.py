@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
-from models.runtime import BACKENDS, compiler, resolve_backend
+from models.runtime import BACKENDS
 from training.voc import read_voc
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "voc")
@@ -30,10 +30,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto", help="what runs the network (default: the service's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    classifier = MaskClassifier(args.weights, "cpu")
-    backend = resolve_backend(args.backend, "cpu")
-    if backend != "torch":
-        classifier.use_runtime(compiler(backend))
+    classifier = MaskClassifier(args.weights, "cpu", backend=args.backend)
     voc = read_voc(FIXTURE)[0]
     image = voc.load_rgb()
     boxes = np.resize(voc.boxes, (args.faces, 4))
@@ -44,7 +41,7 @@ def main() -> None:
         start = time.perf_counter()
         classifier.predict_boxes(image, boxes)
         times.append((time.perf_counter() - start) * 1000)
-    print(json.dumps({"classifier": classifier.name, "backend": backend, "faces": args.faces, "threads": args.threads,
+    print(json.dumps({"classifier": classifier.name, "backend": classifier.backend, "faces": args.faces, "threads": args.threads,
                       "flip_tta": classifier.spec.flip_tta, "input_size": classifier.spec.input_size,
                       "median_ms": round(statistics.median(times), 2), "p90_ms": round(sorted(times)[int(0.9 * len(times))], 2),
                       "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}, indent=1))

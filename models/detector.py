@@ -70,7 +70,7 @@ class FaceFCOS(FCOS):
     strides: tuple[int, ...] = ()  # of each pyramid level, finest first
 
     def use_runtime(self, compile_network: Callable[[nn.Module, torch.Tensor, list[str]], Callable],
-                    read_size: tuple[int, int] = (384, 512)) -> None:
+                    read_size: tuple[int, int]) -> None:
         """Run backbone, pyramid and head with `compile_network(module, example, outputs)` (models/runtime.py),
         exported at `read_size` (short, long side), padded as the transform pads it."""
         short, long = (-(-side // 32) * 32 for side in read_size)

@@ -1,14 +1,13 @@
 """MaskClassifier: the batched `predict(crops) -> probabilities` the pipeline and the service call."""
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 from torch.fx.experimental.optimization import fuse
 
 from models.checkpoint import ClassifierSpec, load_checkpoint, sha256_of
 from models.crops import crop_faces, to_tensor
+from models.runtime import compile_network, effective_precision, resolve_backend
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "classifier.pt"
 
@@ -21,24 +20,29 @@ def bucket(count: int) -> int:
 class MaskClassifier:
     """A loaded classifier checkpoint: crops in, calibrated class probabilities out."""
 
-    def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, device: str | torch.device = "cpu", half: bool = False):
+    def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, device: str | torch.device = "cpu", precision: str = "fp32",
+                 backend: str = "torch"):
+        """`precision` fp16 runs in half precision on CUDA (fp32 elsewhere), bf16 with OpenVINO; `backend` as
+        `models.runtime.resolve_backend` takes it (a backend that cannot run here raises BackendError)."""
         self.device = torch.device(device)
-        self.half = half and self.device.type == "cuda"  # fp16 weights; CUDA only
+        self.half = precision == "fp16" and self.device.type == "cuda"  # fp16 weights; CUDA only
+        self.backend = resolve_backend(backend, self.device.type, precision)
         model, self.spec = load_checkpoint(weights, self.device)
         self.model = fuse(model)  # BatchNorm folded into the conv before it: half the CPU time, same outputs
         self.weights = Path(weights)
         self.sha256 = sha256_of(weights)
         self.bias = torch.tensor(self.spec.logit_bias, dtype=torch.float32, device=self.device)
-        if self.device.type == "cpu":
+        # channels-last speeds torch up on a CPU; a runtime takes plain NCHW, so converting would only add a copy
+        self.channels_last = self.device.type == "cpu" and self.backend == "torch"
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         if self.half:
             self.model = self.model.half()
-
-    def use_runtime(self, compile_network: Callable[[nn.Module, torch.Tensor, list[str]], Callable]) -> None:
-        """Run the network with `compile_network(module, example, outputs)` (models/runtime.py)."""
-        size = self.spec.input_size
-        run = compile_network(self.model, torch.zeros(1, 3, size, size), ["logits"])
-        self.model = lambda x: run(x)[0]
+        if self.backend != "torch":
+            size = self.spec.input_size
+            run = compile_network(self.model, torch.zeros(1, 3, size, size), ["logits"], self.backend, torch.get_num_threads(),
+                                  effective_precision(precision, self.device.type))
+            self.model = lambda x: run(x)[0]
 
     @property
     def name(self) -> str:
@@ -56,7 +60,7 @@ class MaskClassifier:
         if self.device.type == "cuda":  # pad to a bucket: cuDNN builds kernels per batch shape, slowly
             crops = np.concatenate([crops, np.zeros((bucket(count) - count, *crops.shape[1:]), crops.dtype)])
         x = to_tensor(torch.from_numpy(np.ascontiguousarray(crops)).to(self.device))  # uint8 travels, 4x fewer bytes
-        if self.device.type == "cpu":
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.half:
             x = x.half()

@@ -14,7 +14,7 @@ from models.allocator import keep_freed_memory
 from models.detector import HalfBackbone, detect, load_detector
 from models.mask_classifier import DEFAULT_WEIGHTS as DEFAULT_CLASSIFIER
 from models.mask_classifier import MaskClassifier
-from models.runtime import compiler, resolve_backend
+from models.runtime import compiler, effective_precision, resolve_backend
 
 DEFAULT_DETECTOR = Path(__file__).parent / "weights" / "detector.pt"
 
@@ -92,15 +92,14 @@ class MaskPipeline:
                  device: str | torch.device = "cpu", min_confidence: float = MIN_CONFIDENCE, max_faces: int = MAX_FACES,
                  precision: str = "fp32", scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR, backend: str = "torch"):
         self.device = torch.device(device)
-        on_cuda = self.device.type == "cuda"
-        self.half = precision == "fp16" and on_cuda
-        self.precision = "fp32" if precision == "fp16" and not on_cuda else precision
-        self.backend = resolve_backend(backend, self.device.type, self.precision)
-        if not on_cuda:
+        self.half = precision == "fp16" and self.device.type == "cuda"
+        self.precision = effective_precision(precision, self.device.type)
+        self.backend = resolve_backend(backend, self.device.type, precision)
+        if self.device.type != "cuda":
             keep_freed_memory()  # see models/allocator.py
         self.detector, self.detector_spec, sha = load_detector(detector_weights, self.device)
         self.detector_name = f"fcos_mobilenet_v2@{sha[:12]}"
-        self.classifier = MaskClassifier(classifier_weights, self.device, self.half)
+        self.classifier = MaskClassifier(classifier_weights, self.device, precision, self.backend)
         self.classes = self.classifier.spec.classes
         self.min_confidence = min_confidence
         self.max_faces = max_faces
@@ -110,7 +109,6 @@ class MaskPipeline:
             self.set_scale(scale)
         if self.backend != "torch":  # after the scale: the export's example has the read size
             self.detector.use_runtime(compiler(self.backend, self.precision), self.read_size)
-            self.classifier.use_runtime(compiler(self.backend, self.precision))
         self.detector.score_thresh = score_floor
         self._fix_canvas()
 

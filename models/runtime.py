@@ -32,12 +32,18 @@ def installed(backend: str) -> bool:
     return backend == "torch" or all(importlib.util.find_spec(package) is not None for package in (backend, "onnx"))
 
 
+def effective_precision(precision: str, device: str) -> str:
+    """The precision the networks run at on `device` (a device type): fp16 is for CUDA, and means fp32 elsewhere."""
+    return "fp32" if precision == "fp16" and device != "cuda" else precision
+
+
 def resolve_backend(backend: str, device: str, precision: str = "fp32") -> str:
-    """The backend to run on `device`: `auto` is the fastest installed one on a CPU, torch on CUDA.
+    """The backend to run on `device` (a device type): `auto` is the fastest installed one on a CPU, torch on CUDA.
 
     Raises BackendError, saying what to change, for an unknown or missing backend, a runtime on CUDA, or a
     precision the backend does not run."""
     on_cpu = device == "cpu"
+    precision = effective_precision(precision, device)
     if backend == "auto":
         runtimes = [b for b in FASTEST_FIRST if installed(b) and precision in PRECISIONS[b]] if on_cpu else []
         backend = (runtimes or ["torch"])[0]
@@ -53,7 +59,7 @@ def resolve_backend(backend: str, device: str, precision: str = "fp32") -> str:
 
 
 def compiler(backend: str, precision: str = "fp32", threads: int = 0) -> Callable[[nn.Module, torch.Tensor, list[str]], Callable]:
-    """`compile_network` for `backend`, with `threads` threads (0 = torch's); what `use_runtime` methods take."""
+    """`compile_network` for `backend`, with `threads` threads (0 = torch's); what `FaceFCOS.use_runtime` takes."""
     return partial(compile_network, backend=backend, threads=threads or torch.get_num_threads(), precision=precision)
 
 

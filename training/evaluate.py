@@ -27,7 +27,7 @@ from models.annotate import annotate
 from models.labels import CLASSES, COLORS_BGR
 from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, MIN_CONFIDENCE, SCORE_FLOOR, Face, MaskPipeline
-from models.runtime import BACKENDS, BackendError, compiler, resolve_backend
+from models.runtime import BACKENDS, BackendError, resolve_backend
 from training.data import add_data_args, load_data
 from training.detection_metrics import class_ap50, evaluate_detections, ignored, pr_curve
 from training.metrics import per_dataset, summarize
@@ -163,9 +163,7 @@ def main() -> int:
     report = {"classifier": None, "data": args.data, "part": args.part, "images": len(images), "device": args.device,
               "backend": backend, "precision": args.precision, "batch": args.batch, "scale": args.scale, "score_floor": args.score_floor}
     if not args.pipeline:
-        classifier = MaskClassifier(args.weights, args.device, args.precision == "fp16")
-        if backend != "torch":
-            classifier.use_runtime(compiler(backend, args.precision))
+        classifier = MaskClassifier(args.weights, args.device, args.precision, backend)
         report["classifier"] = classifier.name
         print(json.dumps({**report, **evaluate_classifier(classifier, images)}, indent=1))
         return 0
