@@ -10,6 +10,9 @@ Rows, each scored by the pipeline's own metric code (one label per face, score =
   most (IoU >= 0.5; the rest keep the classifier's label) at confidence 1: what a perfect classifier would reach;
 - perfect boxes + classifier: the ground-truth boxes at detection score 1, labelled by the classifier: what a
   perfect detector would reach;
+- box gap: the classifier's per-class accuracy on the faces the detector found (score >= the service's minimum
+  confidence, IoU >= 0.5), read from the detector's box and from the annotated box: is the classifier worse on
+  the boxes it is served than on those it was trained on?
 - with `--crossval DIR:VARIANT` (repeatable): perfect boxes labelled by a cross-validation run's pooled predictions, over all
   the images (every face predicted by the fold that never saw its image), a steadier figure than one part's.
 """
@@ -20,7 +23,7 @@ import numpy as np
 
 from models.labels import CLASSES
 from models.mask_classifier import DEFAULT_WEIGHTS
-from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, SCORE_FLOOR, MaskPipeline
+from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, MIN_CONFIDENCE, SCORE_FLOOR, MaskPipeline
 from training.crossval import VARIANTS
 from training.data import add_data_args, load_data
 from training.detection_metrics import evaluate_detections, iou
@@ -39,6 +42,38 @@ def oracle_labels(gt_boxes: np.ndarray, gt_labels: np.ndarray, boxes: np.ndarray
         confident = overlap[np.arange(len(boxes)), best] >= 0.5
         labels[confident] = gt_labels[best[confident]]
     return labels, confident
+
+
+def matched_faces(gt_boxes: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Detections scored >= MIN_CONFIDENCE paired with the annotated face they found (IoU >= 0.5, best score
+    first, one detection per face, as AP matches them): index arrays into `boxes` and into `gt_boxes`."""
+    found, faces = [], []
+    overlap = iou(boxes, gt_boxes)
+    for i in np.argsort(-scores):
+        if scores[i] < MIN_CONFIDENCE or not len(gt_boxes):
+            break
+        j = int(overlap[i].argmax())
+        if overlap[i, j] >= 0.5 and j not in faces:
+            found.append(int(i))
+            faces.append(j)
+    return np.array(found, dtype=int), np.array(faces, dtype=int)
+
+
+def box_gap(title: str, images: list[VOCImage], served: list[tuple], gt_probs: list[np.ndarray]) -> list[str]:
+    """One Markdown table: per-class accuracy on the matched faces, from the detector's box and the annotated one."""
+    labels, on_detected, on_annotated = [], [], []
+    for im, (boxes, _, _, probs, det), annotated in zip(images, served, gt_probs):
+        found, faces = matched_faces(im.boxes, boxes, det)
+        labels.append(im.labels[faces])
+        on_detected.append(probs[found].argmax(1) if len(found) else np.zeros(0, int))
+        on_annotated.append(annotated[faces].argmax(1) if len(faces) else np.zeros(0, int))
+    y = np.concatenate(labels)
+    out = [f"### {title}: the classifier on the faces the detector found", "",
+           "| crop from | faces | ACA | " + " | ".join(f"acc {c}" for c in CLASSES) + " |", "|---" * (3 + len(CLASSES)) + "|"]
+    for name, pred in (("detector's box (served)", np.concatenate(on_detected)), ("annotated box", np.concatenate(on_annotated))):
+        acc = [float((pred[y == c] == c).mean()) if (y == c).any() else float("nan") for c in range(len(CLASSES))]
+        out.append(f"| {name} | {len(y)} | {np.nanmean(acc):.3f} | " + " | ".join(f"{a:.3f} ({(y == c).sum()})" for c, a in enumerate(acc)) + " |")
+    return out + [""]
 
 
 def crossval_predictions(run: str, images: list[VOCImage]) -> list[tuple]:
@@ -90,10 +125,10 @@ def main() -> None:
     for im, (boxes, labels, scores, probs, det) in zip(images, served):
         oracle, confident = oracle_labels(im.boxes, im.labels, boxes, labels)
         perfect_labels.append((boxes, oracle, np.where(confident, det, scores)))
-    perfect_boxes = []
+    perfect_boxes, gt_probs = [], []
     for im in images:
-        probs = pipeline.classifier.predict_boxes(im.load_rgb(), im.boxes)
-        perfect_boxes.append((im.boxes, probs.argmax(1), probs.max(1, initial=0)))
+        gt_probs.append(pipeline.classifier.predict_boxes(im.load_rgb(), im.boxes))
+        perfect_boxes.append((im.boxes, gt_probs[-1].argmax(1), gt_probs[-1].max(1, initial=0)))
     rows = {f"served: detector + classifier ({args.part})": [p[:3] for p in served],
             f"detector + perfect labels ({args.part})": perfect_labels, f"perfect boxes + classifier ({args.part})": perfect_boxes}
     lines = [f"`{pipeline.detector_name}` + `{pipeline.classifier.name}`, short side {pipeline.detector_spec.min_size}, "
@@ -102,6 +137,7 @@ def main() -> None:
     groups.update({name: [i for i, im in enumerate(images) if im.dataset == name] for name in dict.fromkeys(im.dataset for im in images)})
     for title, chosen in groups.items():
         lines += table(title, chosen, images, rows)
+        lines += box_gap(title, [images[i] for i in chosen], [served[i] for i in chosen], [gt_probs[i] for i in chosen])
     for run in args.crossval:
         preds = crossval_predictions(run, every)
         cv_groups = {"all datasets": list(range(len(every)))}

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -5,10 +7,13 @@ from training.detection_metrics import (
     class_ap50,
     coco_ap,
     evaluate_detections,
+    face_ap50,
     ignored,
     match,
     voc_ap,
 )
+from training.evaluate import detection_report
+from training.voc import VOCImage
 
 BOX = np.array([[10, 10, 30, 30]], dtype=float)
 FAR = np.array([[100, 100, 120, 120]], dtype=float)
@@ -74,3 +79,17 @@ def test_detections_on_ignore_regions_count_neither_way():
     preds = np.array([[0, 0, 10, 10], [50, 50, 60, 61], [80, 80, 90, 90], [1, 0, 10, 10]], float)
     assert ignored(gt, unannotated, preds).tolist() == [False, True, False, False]
     assert not ignored(gt, np.zeros((0, 4)), preds).any()
+
+
+def test_pipeline_face_ap_by_served_score_and_by_detection_score():
+    """A false face the classifier is sure of, ranked above a real one: the served ranking pays for it, the
+    detector's own does not."""
+    image = VOCImage(Path("a.jpg"), 200, 200, BOX.astype(np.float32), np.array([0]), "d")
+    probs = np.array([[0.5, 0.3, 0.2], [1.0, 0.0, 0.0]])
+    det = np.array([0.9, 0.6])
+    pred = (np.vstack([BOX, FAR]), np.array([0, 0]), det * probs.max(1), probs, det)
+    report = detection_report([image], [pred])
+    assert report["face_ap50"] == pytest.approx(0.5)
+    assert report["face_ap50_detector"] == pytest.approx(1.0)
+    assert report["per_dataset"]["d"]["face_ap50_detector"] == pytest.approx(1.0)
+    assert face_ap50([BOX], [(FAR, np.array([1.0]))]) == 0.0

@@ -114,6 +114,12 @@ def evaluate_detections(gt: list[tuple[np.ndarray, np.ndarray]], pred: list[tupl
             "recall_by_size": by_size, "faces": int(n)}
 
 
+def face_ap50(gt_boxes: list[np.ndarray], preds: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Class-agnostic VOC AP@0.5 of per-image (boxes, scores)."""
+    _, tp, n, _ = match(gt_boxes, preds, 0.5)
+    return voc_ap(tp, n)
+
+
 def ignored(gt_boxes: np.ndarray, ignore_boxes: np.ndarray, pred_boxes: np.ndarray, iou_thr: float = 0.5) -> np.ndarray:
     """Which predictions fall on an ignore region (an unannotated real face): IoU >= `iou_thr` with one of
     `ignore_boxes` and under it with every ground-truth box. As VOC's "difficult" faces, they count neither

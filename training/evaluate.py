@@ -11,7 +11,8 @@ Pipeline mode: detect + classify at the service's settings (models/pipeline.py),
 writes a precision-recall plot and a few annotated examples to --out. Per-class AP ranks each face in its
 top label only (one label per face, as the service answers); `ap50_class_scores` / `map50_class_scores`
 also rank every face in every class by detection score x that class's probability, the way detectors
-that emit a box per class are scored.
+that emit a box per class are scored. Face AP ranks faces by the served score (detection x confidence);
+`face_ap50_detector` ranks them by the detection score alone: the detector's own figure.
 
     python -m training.evaluate --pipeline --part test --out runs/pipeline
 """
@@ -29,7 +30,7 @@ from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, MIN_CONFIDENCE, SCORE_FLOOR, Face, MaskPipeline
 from models.runtime import BACKENDS, BackendError, resolve_backend
 from training.data import add_data_args, load_data
-from training.detection_metrics import class_ap50, evaluate_detections, ignored, pr_curve
+from training.detection_metrics import class_ap50, evaluate_detections, face_ap50, ignored, pr_curve
 from training.metrics import per_dataset, summarize
 from training.splits import PARTS, SPLIT_FILES, load_split
 from training.voc import VOCImage
@@ -119,6 +120,7 @@ def detection_report(images: list[VOCImage], preds: list[tuple]) -> dict:
         # the service returns every face's three scores: ranking faces by any one of them is what this AP measures
         out["ap50_class_scores"] = class_ap50(gt, [p[:3] for p in pred], CLASSES, [p[4][:, None] * p[3] for p in pred])
         out["map50_class_scores"] = float(np.nanmean(list(out["ap50_class_scores"].values())))
+        out["face_ap50_detector"] = face_ap50([g[0] for g in gt], [(p[0], p[4]) for p in pred])
         return out
 
     names = [im.dataset for im in images]

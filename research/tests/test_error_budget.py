@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import numpy as np
 
-from research.error_budget import oracle_labels
+from research.error_budget import box_gap, matched_faces, oracle_labels
+from training.voc import VOCImage
 
 
 def test_oracle_labels_take_the_overlapping_faces_class_and_leave_the_rest():
@@ -12,3 +15,23 @@ def test_oracle_labels_take_the_overlapping_faces_class_and_leave_the_rest():
     assert confident.tolist() == [True, True, False, False]
     none, _ = oracle_labels(np.zeros((0, 4)), np.zeros(0, int), boxes, np.array([1, 1, 1, 1]))
     assert none.tolist() == [1, 1, 1, 1]
+
+
+def test_matched_faces_pair_confident_detections_best_first_one_per_face():
+    gt_boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float)
+    boxes = np.array([[0, 0, 10, 11], [0, 0, 10, 10], [21, 21, 31, 31], [20, 20, 30, 30], [50, 50, 60, 60]], float)
+    scores = np.array([0.6, 0.9, 0.2, 0.5, 0.95])  # 0.2 is under the service's minimum confidence
+    found, faces = matched_faces(gt_boxes, boxes, scores)
+    assert found.tolist() == [1, 3]
+    assert faces.tolist() == [0, 1]
+    assert [len(a) for a in matched_faces(np.zeros((0, 4)), boxes, scores)] == [0, 0]
+
+
+def test_box_gap_reads_accuracy_from_each_crop():
+    image = VOCImage(Path("a.jpg"), 40, 40, np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32), np.array([2, 0]), "set")
+    boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float)
+    served_probs = np.array([[0.1, 0.1, 0.8], [0.1, 0.8, 0.1]])  # second face wrong on the detector's box
+    annotated_probs = np.array([[0.1, 0.1, 0.8], [0.8, 0.1, 0.1]])
+    lines = box_gap("t", [image], [(boxes, None, None, served_probs, np.array([0.9, 0.8]))], [annotated_probs])
+    assert lines[4].startswith("| detector's box (served) | 2 | 0.500 | 0.000 (1) | nan (0) | 1.000 (1) |")
+    assert lines[5].startswith("| annotated box | 2 | 1.000 | 1.000 (1) |")

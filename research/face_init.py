@@ -1,0 +1,223 @@
+"""Detector option: FCOS on a pretrained *face* detector's body instead of an ImageNet MobileNetV2.
+
+    python -m research.face_init train --body retinaface --epochs 10 --out runs/det_retinaface   # both train parts
+    python -m research.face_init evaluate runs/det_retinaface/detector.pt --part val --time --out runs/det_retinaface/val.json
+
+Two bodies, weights from ../shared/pretrained (MIT), network code in research/:
+- retinaface: RetinaFace-MobileNet0.25's body, pyramid and context modules (WIDER FACE; research/retinaface.py),
+  three 64-channel levels at strides 8/16/32, all pretrained;
+- rfb: the RFB SSD's base network and extra layer (WIDER FACE + MAFA masked faces; research/rfb.py), four levels
+  at strides 8-64 (64-256 channels) under a new 64-channel FPN.
+A new FCOS head (one class) reads the levels. Everything trains, BatchNorm frozen at the pretrained statistics
+(batches of 4).
+Training is the product's (`training.train_detector`'s epoch, augmentation and validation); evaluation is the
+pipeline's at the service's settings, with this detector in place of the shipped one.
+"""
+import argparse
+import dataclasses
+import json
+import math
+import statistics
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.fcos import FCOSHead
+from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork
+from torchvision.ops.misc import FrozenBatchNorm2d
+from torchvision.transforms import v2
+from tqdm import tqdm
+
+from models.detector import DetectorSpec, FaceFCOS, fold_frozen_batchnorm
+from models.mask_classifier import DEFAULT_WEIGHTS
+from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, SCORE_FLOOR, MaskPipeline
+from research import retinaface, rfb
+from research.baselines import PRETRAINED_DIR
+from training.data import add_data_args, load_data
+from training.evaluate import batched_detections, detection_report, pipeline_predictions, select_part
+from training.splits import SPLIT_FILES, load_split
+from training.train_detector import DetTrainConfig, evaluate, load_images, train_one_epoch
+from training.voc import VOCImage
+
+RETINAFACE = PRETRAINED_DIR / "retinaface_mobilenet0.25_widerface.pth"
+RFB = PRETRAINED_DIR / "rfb640_masked_face_v2.pth"
+
+
+def freeze_batchnorm(module: nn.Module) -> nn.Module:
+    """Every BatchNorm2d replaced by a FrozenBatchNorm2d holding its statistics and affine weights."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, child.eps)
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                getattr(frozen, key).copy_(getattr(child, key).detach())
+            setattr(module, name, frozen)
+        else:
+            freeze_batchnorm(child)
+    return module
+
+
+class RetinaFaceFeatures(nn.Module):
+    """RetinaFace's body, FPN and SSH context modules as an FCOS backbone. It is handed images normalised with
+    mean RetinaFace's BGR means in RGB order over 255 and std 1/255: its own input once flipped to BGR."""
+
+    out_channels = 64
+    strides = retinaface.STEPS
+    image_mean, image_std = [m / 255 for m in retinaface.BGR_MEAN[::-1]], [1 / 255] * 3
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        net = freeze_batchnorm(retinaface.load_retinaface(str(path)))
+        self.body, self.fpn = net.body, net.fpn
+        self.ssh = nn.ModuleList([net.ssh1, net.ssh2, net.ssh3])
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        levels = self.fpn(self.body(x.flip(1)))
+        return OrderedDict((f"p{i}", ssh(f)) for i, (ssh, f) in enumerate(zip(self.ssh, levels)))
+
+
+class RFBFeatures(nn.Module):
+    """The RFB SSD's base network (levels after blocks 7, 10 and 12) and extra layer, under a new FPN. Its input
+    is RGB as (x - 127) / 128."""
+
+    out_channels = 64
+    strides = rfb.STEPS
+    image_mean, image_std = [127 / 255] * 3, [128 / 255] * 3
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        net = freeze_batchnorm(rfb.load_rfb(str(path)))
+        self.base_net, self.extra = net.base_net, net.extras[0]
+        self.fpn = FeaturePyramidNetwork([64, 128, 256, 256], self.out_channels)
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        levels = OrderedDict()
+        for i, (start, end) in enumerate(((0, 8), (8, 11), (11, 13))):
+            x = levels[f"p{i}"] = self.base_net[start:end](x)
+        levels["p3"] = self.extra(x)
+        return self.fpn(levels)
+
+
+BODIES = {"retinaface": (RetinaFaceFeatures, RETINAFACE), "rfb": (RFBFeatures, RFB)}
+
+
+def build(spec: DetectorSpec, body: str, path: str | Path | None = None) -> FaceFCOS:
+    """FCOS on `body` (a key of BODIES) loaded from `path` (default: its weights in ../shared/pretrained)."""
+    features, weights = BODIES[body]
+    backbone = features(path or weights)
+    anchors = AnchorGenerator(sizes=tuple((s,) for s in backbone.strides), aspect_ratios=((1.0,),) * len(backbone.strides))
+    head = FCOSHead(backbone.out_channels, 1, spec.num_classes, spec.head_convs)
+    model = FaceFCOS(backbone, spec.num_classes, min_size=spec.min_size, max_size=spec.max_size, anchor_generator=anchors,
+                     head=head, score_thresh=spec.score_thresh, nms_thresh=spec.nms_thresh,
+                     detections_per_img=spec.detections_per_img, topk_candidates=1000,
+                     image_mean=backbone.image_mean, image_std=backbone.image_std)
+    model.strides = backbone.strides
+    return model
+
+
+def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    cfg = DetTrainConfig(epochs=args.epochs, lr=args.lr, scales=tuple(args.scales), eval_every=1)
+    spec = DetectorSpec(min_size=args.min_size, max_size=args.max_size)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    split = load_split(SPLIT_FILES["image"])
+    voc = {im.stem: im for im in load_data(parser, args)}
+    train_set = load_images([voc[s] for s in split["train"] if s in voc][:args.limit], False)
+    val_set = load_images([voc[s] for s in split["val"] if s in voc][:args.limit], False)
+    model = build(spec, args.body).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = math.ceil(len(train_set) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.05)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    jitter, device = v2.ColorJitter(0.3, 0.3, 0.3, 0.02), torch.device("cpu")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    history, best, start = [], -1.0, time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        model.transform.min_size = cfg.scales
+        loss = train_one_epoch(model, opt, sched, scaler, train_set, cfg, gen, jitter, device, f"epoch {epoch}/{cfg.epochs}")
+        model.transform.min_size = (spec.min_size,)
+        metrics = evaluate(model, val_set, 1, device)
+        history.append({"epoch": epoch, "train_loss": loss, "val_face_ap50": metrics["face_ap50"],
+                        "elapsed_min": (time.perf_counter() - start) / 60})
+        tqdm.write(json.dumps(history[-1]))
+        if metrics["face_ap50"] > best:
+            best = metrics["face_ap50"]
+            torch.save({"model": model.state_dict(), "spec": dataclasses.asdict(spec), "body": args.body, "epoch": epoch}, out / "detector.pt")
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    print(f"best val face AP@0.5 {best:.4f} (at {spec.min_size}, floor {spec.score_thresh}); weights: {out / 'detector.pt'}")
+
+
+def pipeline_with(path: str) -> MaskPipeline:
+    """The service's pipeline (shipped classifier, service scale and floor) with this option's detector."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    spec = DetectorSpec(**{**saved["spec"], "levels": tuple(saved["spec"]["levels"])})
+    model = build(spec, saved["body"])
+    model.load_state_dict(saved["model"])
+    pipeline = MaskPipeline(DEFAULT_DETECTOR, DEFAULT_WEIGHTS)
+    pipeline.detector = fold_frozen_batchnorm(model).to(memory_format=torch.channels_last).eval()  # as load_detector
+    pipeline.detector_spec = spec
+    pipeline.detector_name = f"fcos_{saved['body']}@{Path(path).parent.name}"
+    pipeline.set_scale(DETECTOR_SCALE)
+    pipeline.detector.score_thresh = SCORE_FLOOR
+    return pipeline
+
+
+@torch.inference_mode()
+def detect_times(pipelines: dict[str, MaskPipeline], images: list[VOCImage]) -> dict[str, float]:
+    """Median ms of `detect` per image for each pipeline, taking turns image by image (the first image warms up)."""
+    times = {name: [] for name in pipelines}
+    for im in images:
+        rgb = im.load_rgb()
+        for name, pipeline in pipelines.items():
+            start = time.perf_counter()
+            pipeline.detect(rgb)
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {name: round(statistics.median(t[1:]), 1) for name, t in times.items()}
+
+
+def evaluate_option(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    images = select_part(load_data(parser, args), args.part)
+    pipeline = pipeline_with(args.weights)
+    with torch.inference_mode():
+        preds = pipeline_predictions(batched_detections(pipeline, images, 1), pipeline.classifier, images)
+    report = {"detector": pipeline.detector_name, "classifier": pipeline.classifier.name, "part": args.part,
+              "scale": DETECTOR_SCALE, "score_floor": SCORE_FLOOR, **detection_report(images, preds)}
+    if args.time:
+        shipped = MaskPipeline(DEFAULT_DETECTOR, DEFAULT_WEIGHTS)
+        report["detect_ms_median"] = detect_times({pipeline.detector_name: pipeline, shipped.detector_name: shipped}, images)
+        report["torch_threads"] = torch.get_num_threads()
+        print(f"detect ms per image, median, torch, {torch.get_num_threads()} threads: {report['detect_ms_median']}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    for name, m in {"pooled": report, **report["per_dataset"]}.items():
+        print(f"{name}: face AP@0.5 {m['face_ap50']:.3f}, mAP@0.5 {m['map50']:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    fit = commands.add_parser("train", help="train the option on the train part, keep the best val face AP")
+    add_data_args(fit)
+    fit.add_argument("--body", choices=sorted(BODIES), required=True, help="the pretrained face detector to start from")
+    fit.add_argument("--epochs", type=int, default=10)
+    fit.add_argument("--lr", type=float, default=DetTrainConfig.lr)
+    fit.add_argument("--scales", type=int, nargs="+", default=[448, 480, 512, 544, 576])
+    fit.add_argument("--min-size", type=int, default=544)
+    fit.add_argument("--max-size", type=int, default=725)
+    fit.add_argument("--limit", type=int, help="first N images of each part only (smoke runs)")
+    fit.add_argument("--out", required=True)
+    score = commands.add_parser("evaluate", help="the pipeline's metrics with this detector, at the service's settings")
+    add_data_args(score)
+    score.add_argument("weights")
+    score.add_argument("--part", default="val")
+    score.add_argument("--time", action="store_true", help="also time detection against the shipped detector, taking turns")
+    score.add_argument("--out", required=True)
+    args = parser.parse_args()
+    (train if args.command == "train" else evaluate_option)(args, parser)
+
+
+if __name__ == "__main__":
+    main()
