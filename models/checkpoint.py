@@ -30,9 +30,15 @@ class ClassifierSpec:
     meta: dict = field(default_factory=dict)
 
 
+def _stored(tensor: torch.Tensor, half: bool) -> torch.Tensor:
+    """fp16 when asked for and every value fits: BatchNorm variances of a pretrained body reach 9e4, past fp16's range."""
+    fits = tensor.numel() == 0 or bool(tensor.abs().max() <= torch.finfo(torch.float16).max)
+    return tensor.half() if half and tensor.is_floating_point() and fits else tensor
+
+
 def write_weights(path: str | Path, fmt: str, spec: dict, model: nn.Module, half: bool = True) -> None:
     """Write weights and spec atomically (temp file + rename); weights in fp16 by default to stay small."""
-    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    state = {k: _stored(v, half) for k, v in model.state_dict().items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

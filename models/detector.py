@@ -1,4 +1,5 @@
-"""The face detector: FCOS (anchor-free, one box per feature location) on an ImageNet MobileNetV2 FPN.
+"""The face detector: FCOS (anchor-free, one box per feature location) on the body of a face detector pretrained
+on WIDER FACE (models/retinaface_body.py), or on an ImageNet MobileNetV2 FPN (`DetectorSpec.body`).
 
 Faces here are small (median 22 px in ~400x300 images), so the input is upscaled (`min_size`) and
 the finest pyramid level is stride 8 (MobileNetV2 block 6); the 1280-channel last conv is dropped.
@@ -20,10 +21,12 @@ from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from models.checkpoint import read_weights, sha256_of, write_weights
+from models.retinaface_body import RetinaFaceFeatures
 
 FORMAT = "maskwatch-detector/1"
 # Output channels and stride of the last MobileNetV2 block of each stage: the candidate pyramid inputs.
 BLOCKS = {3: (24, 4), 6: (32, 8), 13: (96, 16), 17: (320, 32)}
+BODIES = ("mobilenet_v2", "retinaface")
 
 
 @dataclass
@@ -36,6 +39,7 @@ class DetectorSpec:
     levels: tuple[int, ...] = (6, 13, 17)
     fpn_channels: int = 64
     head_convs: int = 2
+    body: str = "mobilenet_v2"  # or "retinaface", a face detector's (models/retinaface_body.py); `levels` are MobileNetV2's
     score_thresh: float = 0.05
     nms_thresh: float = 0.5
     detections_per_img: int = 300
@@ -125,8 +129,18 @@ class FaceFCOS(FCOS):
         return boxes, scores, probs / probs.sum(2, keepdim=True)
 
 
-def build_detector(spec: DetectorSpec, pretrained_backbone: bool = False, trainable_from: int = 4) -> FaceFCOS:
-    """FCOS with a MobileNetV2-FPN backbone; blocks before `trainable_from` stay frozen."""
+def build_detector(spec: DetectorSpec, pretrained_backbone: bool = False, trainable_from: int = 4,
+                   face_weights: str | Path | None = None) -> FaceFCOS:
+    """FCOS on the body `spec.body` names. mobilenet_v2: an ImageNet MobileNetV2-FPN (with `pretrained_backbone`,
+    the ImageNet weights; blocks before `trainable_from` frozen). retinaface: a face detector's body
+    (models/retinaface_body.py), its pretrained weights read from `face_weights` when given."""
+    if spec.body == "retinaface":
+        backbone = RetinaFaceFeatures()
+        if face_weights:
+            backbone.load_face_detector(face_weights)
+        return fcos_on(backbone, spec, backbone.strides, backbone.image_mean, backbone.image_std)
+    if spec.body != "mobilenet_v2":
+        raise ValueError(f"unknown detector body {spec.body!r}: expected one of {BODIES}")
     weights = MobileNet_V2_Weights.IMAGENET1K_V1 if pretrained_backbone else None
     features = mobilenet_v2(weights=weights, norm_layer=misc_nn_ops.FrozenBatchNorm2d).features[:max(spec.levels) + 1]
     for i, block in enumerate(features):
@@ -135,13 +149,21 @@ def build_detector(spec: DetectorSpec, pretrained_backbone: bool = False, traina
     backbone = BackboneWithFPN(features, return_layers, [BLOCKS[b][0] for b in spec.levels], spec.fpn_channels,
                                extra_blocks=LastLevelMaxPool())
     strides = [BLOCKS[b][1] for b in spec.levels]
+    return fcos_on(backbone, spec, (*strides, 2 * strides[-1]))
+
+
+def fcos_on(backbone: nn.Module, spec: DetectorSpec, strides: tuple[int, ...], image_mean: tuple[float, ...] | None = None,
+            image_std: tuple[float, ...] | None = None) -> FaceFCOS:
+    """FaceFCOS reading `backbone`'s levels (at `strides`, finest first); images normalised with `image_mean` and
+    `image_std` (default: ImageNet's)."""
     # FCOS reads an anchor's size as its level's stride (torchvision's convention).
-    anchors = AnchorGenerator(sizes=tuple((s,) for s in strides + [2 * strides[-1]]), aspect_ratios=((1.0,),) * (len(strides) + 1))
-    head = FCOSHead(spec.fpn_channels, anchors.num_anchors_per_location()[0], spec.num_classes, spec.head_convs)
+    anchors = AnchorGenerator(sizes=tuple((s,) for s in strides), aspect_ratios=((1.0,),) * len(strides))
+    head = FCOSHead(backbone.out_channels, anchors.num_anchors_per_location()[0], spec.num_classes, spec.head_convs)
     model = FaceFCOS(backbone, spec.num_classes, min_size=spec.min_size, max_size=spec.max_size, anchor_generator=anchors,
                      head=head, score_thresh=spec.score_thresh, nms_thresh=spec.nms_thresh,
-                     detections_per_img=spec.detections_per_img, topk_candidates=1000)
-    model.strides = (*strides, 2 * strides[-1])
+                     detections_per_img=spec.detections_per_img, topk_candidates=1000,
+                     image_mean=list(image_mean) if image_mean else None, image_std=list(image_std) if image_std else None)
+    model.strides = tuple(strides)
     return model
 
 

@@ -98,7 +98,7 @@ class MaskPipeline:
         if self.device.type != "cuda":
             keep_freed_memory()  # see models/allocator.py
         self.detector, self.detector_spec, sha = load_detector(detector_weights, self.device)
-        self.detector_name = f"fcos_mobilenet_v2@{sha[:12]}"
+        self.detector_name = f"fcos_{self.detector_spec.body}@{sha[:12]}"
         self.classifier = MaskClassifier(classifier_weights, self.device, precision, self.backend)
         self.classes = self.classifier.spec.classes
         self.min_confidence = min_confidence

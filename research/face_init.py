@@ -4,8 +4,9 @@
     python -m research.face_init evaluate runs/det_retinaface/detector.pt --part val --time --out runs/det_retinaface/val.json
 
 Two bodies, weights from ../shared/pretrained (MIT), network code in research/:
-- retinaface: RetinaFace-MobileNet0.25's body, pyramid and context modules (WIDER FACE; research/retinaface.py),
-  three 64-channel levels at strides 8/16/32, all pretrained;
+- retinaface: RetinaFace-MobileNet0.25's body, pyramid and context modules (WIDER FACE; models/retinaface_body.py,
+  shipped since: `training.train_detector --body retinaface` trains it), three 64-channel levels at strides
+  8/16/32, all pretrained;
 - rfb: the RFB SSD's base network and extra layer (WIDER FACE + MAFA masked faces; research/rfb.py), four levels
   at strides 8-64 (64-256 channels) under a new 64-channel FPN.
 A new FCOS head (one class) reads the levels. Everything trains, BatchNorm frozen at the pretrained statistics
@@ -24,20 +25,19 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models.detection.anchor_utils import AnchorGenerator
-from torchvision.models.detection.fcos import FCOSHead
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork
 from torchvision.ops.misc import FrozenBatchNorm2d
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from models.detector import DetectorSpec, FaceFCOS, fold_frozen_batchnorm
+from models.detector import DetectorSpec, FaceFCOS, fcos_on, fold_frozen_batchnorm
 from models.mask_classifier import DEFAULT_WEIGHTS
 from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, SCORE_FLOOR, MaskPipeline
-from research import retinaface, rfb
+from models.retinaface_body import RetinaFaceFeatures
+from research import rfb
 from research.baselines import PRETRAINED_DIR
 from training.data import add_data_args, load_data
-from training.evaluate import batched_detections, detection_report, pipeline_predictions, select_part
+from training.evaluate import batched_detections, detection_report, drop_ignored, load_ignore, pipeline_predictions, select_part
 from training.splits import SPLIT_FILES, load_split
 from training.train_detector import DetTrainConfig, evaluate, load_images, train_one_epoch
 from training.voc import VOCImage
@@ -59,23 +59,10 @@ def freeze_batchnorm(module: nn.Module) -> nn.Module:
     return module
 
 
-class RetinaFaceFeatures(nn.Module):
-    """RetinaFace's body, FPN and SSH context modules as an FCOS backbone. It is handed images normalised with
-    mean RetinaFace's BGR means in RGB order over 255 and std 1/255: its own input once flipped to BGR."""
-
-    out_channels = 64
-    strides = retinaface.STEPS
-    image_mean, image_std = [m / 255 for m in retinaface.BGR_MEAN[::-1]], [1 / 255] * 3
-
-    def __init__(self, path: str | Path):
-        super().__init__()
-        net = freeze_batchnorm(retinaface.load_retinaface(str(path)))
-        self.body, self.fpn = net.body, net.fpn
-        self.ssh = nn.ModuleList([net.ssh1, net.ssh2, net.ssh3])
-
-    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        levels = self.fpn(self.body(x.flip(1)))
-        return OrderedDict((f"p{i}", ssh(f)) for i, (ssh, f) in enumerate(zip(self.ssh, levels)))
+def retinaface_features(path: str | Path) -> RetinaFaceFeatures:
+    features = RetinaFaceFeatures()
+    features.load_face_detector(path)
+    return features
 
 
 class RFBFeatures(nn.Module):
@@ -100,21 +87,14 @@ class RFBFeatures(nn.Module):
         return self.fpn(levels)
 
 
-BODIES = {"retinaface": (RetinaFaceFeatures, RETINAFACE), "rfb": (RFBFeatures, RFB)}
+BODIES = {"retinaface": (retinaface_features, RETINAFACE), "rfb": (RFBFeatures, RFB)}
 
 
 def build(spec: DetectorSpec, body: str, path: str | Path | None = None) -> FaceFCOS:
     """FCOS on `body` (a key of BODIES) loaded from `path` (default: its weights in ../shared/pretrained)."""
     features, weights = BODIES[body]
     backbone = features(path or weights)
-    anchors = AnchorGenerator(sizes=tuple((s,) for s in backbone.strides), aspect_ratios=((1.0,),) * len(backbone.strides))
-    head = FCOSHead(backbone.out_channels, 1, spec.num_classes, spec.head_convs)
-    model = FaceFCOS(backbone, spec.num_classes, min_size=spec.min_size, max_size=spec.max_size, anchor_generator=anchors,
-                     head=head, score_thresh=spec.score_thresh, nms_thresh=spec.nms_thresh,
-                     detections_per_img=spec.detections_per_img, topk_candidates=1000,
-                     image_mean=backbone.image_mean, image_std=backbone.image_std)
-    model.strides = backbone.strides
-    return model
+    return fcos_on(backbone, spec, backbone.strides, backbone.image_mean, backbone.image_std)
 
 
 def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -150,8 +130,8 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     print(f"best val face AP@0.5 {best:.4f} (at {spec.min_size}, floor {spec.score_thresh}); weights: {out / 'detector.pt'}")
 
 
-def pipeline_with(path: str) -> MaskPipeline:
-    """The service's pipeline (shipped classifier, service scale and floor) with this option's detector."""
+def pipeline_with(path: str, scale: int = DETECTOR_SCALE) -> MaskPipeline:
+    """The service's pipeline (shipped classifier and score floor) with this option's detector, read at `scale`."""
     saved = torch.load(path, map_location="cpu", weights_only=False)
     spec = DetectorSpec(**{**saved["spec"], "levels": tuple(saved["spec"]["levels"])})
     model = build(spec, saved["body"])
@@ -160,7 +140,7 @@ def pipeline_with(path: str) -> MaskPipeline:
     pipeline.detector = fold_frozen_batchnorm(model).to(memory_format=torch.channels_last).eval()  # as load_detector
     pipeline.detector_spec = spec
     pipeline.detector_name = f"fcos_{saved['body']}@{Path(path).parent.name}"
-    pipeline.set_scale(DETECTOR_SCALE)
+    pipeline.set_scale(scale)
     pipeline.detector.score_thresh = SCORE_FLOOR
     return pipeline
 
@@ -180,11 +160,12 @@ def detect_times(pipelines: dict[str, MaskPipeline], images: list[VOCImage]) -> 
 
 def evaluate_option(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     images = select_part(load_data(parser, args), args.part)
-    pipeline = pipeline_with(args.weights)
+    pipeline = pipeline_with(args.weights, args.scale)
     with torch.inference_mode():
         preds = pipeline_predictions(batched_detections(pipeline, images, 1), pipeline.classifier, images)
-    report = {"detector": pipeline.detector_name, "classifier": pipeline.classifier.name, "part": args.part,
-              "scale": DETECTOR_SCALE, "score_floor": SCORE_FLOOR, **detection_report(images, preds)}
+    report = {"detector": pipeline.detector_name, "classifier": pipeline.classifier.name, "part": args.part, "scale": args.scale,
+              "score_floor": SCORE_FLOOR, "ignore": args.ignore,
+              **detection_report(images, drop_ignored(images, preds, load_ignore(args.ignore)))}
     if args.time:
         shipped = MaskPipeline(DEFAULT_DETECTOR, DEFAULT_WEIGHTS)
         report["detect_ms_median"] = detect_times({pipeline.detector_name: pipeline, shipped.detector_name: shipped}, images)
@@ -213,6 +194,8 @@ def main() -> None:
     add_data_args(score)
     score.add_argument("weights")
     score.add_argument("--part", default="val")
+    score.add_argument("--ignore", help="JSON {stem: [[x1, y1, x2, y2], ...]}: unannotated faces (training.evaluate --ignore)")
+    score.add_argument("--scale", type=int, default=DETECTOR_SCALE, help="short side read (default: the service's)")
     score.add_argument("--time", action="store_true", help="also time detection against the shipped detector, taking turns")
     score.add_argument("--out", required=True)
     args = parser.parse_args()

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from models.architectures import ARCHITECTURES, build_classifier
-from models.checkpoint import ClassifierSpec, load_checkpoint, save_checkpoint
+from models.checkpoint import ClassifierSpec, load_checkpoint, read_weights, save_checkpoint, write_weights
 from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
 from training.engine import (
     TrainConfig,
@@ -27,6 +27,15 @@ def test_checkpoint_round_trip_keeps_outputs_and_spec(tmp_path):
     x = torch.randn(4, 3, 35, 35)
     torch.testing.assert_close(loaded(x), model(x), atol=2e-2, rtol=2e-2)
     assert not (tmp_path / "c.pt.tmp").exists()
+
+
+def test_weights_are_fp16_unless_a_value_is_past_its_range(tmp_path):
+    net = torch.nn.BatchNorm2d(2)
+    net.running_var.copy_(torch.tensor([89549.0, 2.0]))  # as in RetinaFace's first layer
+    write_weights(tmp_path / "w.pt", "test/1", {}, net)
+    stored = torch.load(tmp_path / "w.pt", weights_only=True)["state_dict"]
+    assert stored["running_var"].dtype == torch.float32 and stored["weight"].dtype == torch.float16
+    assert torch.equal(read_weights(tmp_path / "w.pt", "test/1")[1]["running_var"], net.running_var)
 
 
 def test_loading_something_else_fails_clearly(tmp_path):

@@ -6,7 +6,8 @@ import time
 
 import torch
 
-from models.checkpoint import load_checkpoint
+from models.checkpoint import load_checkpoint, read_weights
+from models.detector import FORMAT as DETECTOR_FORMAT
 from tests.conftest import ROOT, VOC_DIR
 from training.splits import save_split
 from training.train_detector import add_faces
@@ -66,3 +67,24 @@ def test_extra_faces_need_a_one_class_detector(tmp_path):
     (tmp_path / "extra.json").write_text("{}")
     result = run("training.train_detector", "--data", str(VOC_DIR), "--three-class", "--extra-faces", str(tmp_path / "extra.json"))
     assert result.returncode == 2 and "one-class detector" in result.stderr
+
+
+def test_train_detector_starts_from_a_face_detectors_body(tmp_path):
+    from tests.test_detector_body import retinaface_state_dict
+
+    state = retinaface_state_dict()
+    torch.save(state, tmp_path / "retinaface.pth")
+    save_split({"train": ["maksssksksss1", "maksssksksss44"], "val": ["maksssksksss760"], "test": []}, tmp_path / "split.json")
+    common = ["training.train_detector", "--data", str(VOC_DIR), "--split-file", str(tmp_path / "split.json"), "--body", "retinaface",
+              "--scales", "160", "--min-size", "160", "--max-size", "213", "--batch-size", "2", "--epochs", "1"]
+    result = run(*common, "--face-weights", str(tmp_path / "retinaface.pth"), "--lr", "0", "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    spec, weights = read_weights(tmp_path / "run" / "detector.pt", DETECTOR_FORMAT)
+    assert spec["body"] == "retinaface"
+    for key in ("body.stage1.0.0.weight", "fpn.merge1.0.weight", "ssh1.conv7x7_3.0.weight"):  # untouched at lr 0
+        ours = weights["backbone." + key.replace("ssh1.", "ssh.0.")]
+        torch.testing.assert_close(ours, state[key].half().to(ours.dtype))  # saved in fp16
+    missing = run(*common, "--face-weights", str(tmp_path / "nothing.pth"), "--out", str(tmp_path / "run2"))
+    assert missing.returncode == 2 and "nothing.pth: no such file" in missing.stderr
+    other = run("training.train_detector", "--data", str(VOC_DIR), "--body", "mobilenet_v2", "--init", str(tmp_path / "run" / "detector.pt"))
+    assert other.returncode == 2 and "is a retinaface detector" in other.stderr

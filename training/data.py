@@ -8,6 +8,8 @@ from training.voc import VOCError, VOCImage, parse_label_map, read_vocs
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 KAGGLE_DATA = str(SHARED_DATA / "face-mask-detection")
 ILC_DATA = str(SHARED_DATA / "ilc-face-mask")
+# the pretrained face detector `train_detector --body retinaface` starts from (WIDER FACE, MIT; its README)
+RETINAFACE_WEIGHTS = SHARED_DATA.parent / "pretrained" / "retinaface_mobilenet0.25_widerface.pth"
 # MASKWATCH_DATA holds one folder or several, separated like PATH entries
 DEFAULT_DATA = os.environ.get("MASKWATCH_DATA", os.pathsep.join([KAGGLE_DATA, ILC_DATA])).split(os.pathsep)
 

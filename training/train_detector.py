@@ -1,10 +1,12 @@
-"""Train the face detector (FCOS on an ImageNet MobileNetV2 FPN) on the image split of every --data folder.
+"""Train the face detector (FCOS on an ImageNet MobileNetV2 FPN, or on a pretrained face detector's body with
+--body retinaface) on the image split of every --data folder.
 
     python -m training.train_detector --epochs 24 --out runs/detector
     python -m training.train_detector --resume runs/detector/last.pt     # continue after an interruption
     python -m training.train_detector --init runs/detector/detector.pt --scales 416 448 480 512 544 --min-size 480 \
         --max-size 640 --epochs 10 --out runs/detector_480                 # fine-tune a trained detector at a larger scale
     python -m training.train_detector --extra-faces runs/pseudo/yunet_train.json ...  # unannotated faces (research.pseudo_labels)
+    python -m training.train_detector --body retinaface --epochs 10 --eval-every 1 ...   # from RetinaFace's WIDER FACE weights
 
 Augmentation: horizontal flip, scale jitter (a random short side per batch) and colour jitter.
 A checkpoint (`last.pt`) is written after every epoch; `detector.pt` (fp16) is the weights with the best
@@ -24,9 +26,9 @@ from tqdm import tqdm
 
 from models.allocator import keep_freed_memory
 from models.checkpoint import read_weights
+from models.detector import BODIES, DetectorSpec, build_detector, detect, image_tensor, save_detector
 from models.detector import FORMAT as DETECTOR_FORMAT
-from models.detector import DetectorSpec, build_detector, detect, image_tensor, save_detector
-from training.data import add_data_args, load_data
+from training.data import RETINAFACE_WEIGHTS, add_data_args, load_data
 from training.detection_metrics import evaluate_detections
 from training.engine import pick_device
 from training.splits import SPLIT_FILES, load_split
@@ -109,6 +111,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=DetTrainConfig.epochs)
     parser.add_argument("--batch-size", type=int, default=DetTrainConfig.batch_size)
     parser.add_argument("--lr", type=float, default=DetTrainConfig.lr)
+    parser.add_argument("--body", choices=BODIES, help="mobilenet_v2 (ImageNet) or retinaface (a face detector's); default: the --init file's, else mobilenet_v2")
+    parser.add_argument("--face-weights", default=str(RETINAFACE_WEIGHTS), help="--body retinaface: RetinaFace-MobileNet0.25's state dict (default: %(default)s)")
+    parser.add_argument("--eval-every", type=int, default=DetTrainConfig.eval_every, help="validate (and keep the best weights) every N epochs")
     parser.add_argument("--three-class", action="store_true", help="detect with_mask / without_mask / incorrect directly")
     parser.add_argument("--scales", type=int, nargs="+", default=list(DetTrainConfig.scales), help="training short sides (one per batch)")
     parser.add_argument("--min-size", type=int, default=DetectorSpec.min_size, help="short side at inference")
@@ -122,8 +127,18 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = DetTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, scales=tuple(args.scales),
-                         three_class=args.three_class)
-    spec = DetectorSpec(num_classes=3 if cfg.three_class else 1, min_size=args.min_size, max_size=args.max_size)
+                         three_class=args.three_class, eval_every=args.eval_every)
+    try:
+        init_spec, init_state = read_weights(args.init, DETECTOR_FORMAT) if args.init else ({}, {})
+    except (OSError, ValueError) as err:
+        parser.error(f"--init: {err}")
+    body = init_spec.get("body", DetectorSpec.body) if args.init else args.body or DetectorSpec.body
+    if args.body and args.body != body:
+        parser.error(f"--body {args.body}: --init {args.init} is a {body} detector")
+    spec = DetectorSpec(num_classes=3 if cfg.three_class else 1, min_size=args.min_size, max_size=args.max_size, body=body)
+    fresh = not (args.resume or args.init)
+    if fresh and spec.body == "retinaface" and not Path(args.face_weights).is_file():
+        parser.error(f"--face-weights {args.face_weights}: no such file (RetinaFace's state dict, see ../shared/pretrained/README.md)")
     device = pick_device(args.device)
     keep_freed_memory()  # faster CPU steps: see models/allocator.py
     torch.manual_seed(cfg.seed)
@@ -141,12 +156,13 @@ def main() -> None:
         parser.error(f"no image of --data is in the train or val part of {args.split_file}")
 
     try:
-        model = build_detector(spec, pretrained_backbone=not (args.resume or args.init)).to(device)
+        model = build_detector(spec, pretrained_backbone=fresh and spec.body == "mobilenet_v2",
+                               face_weights=args.face_weights if fresh and spec.body == "retinaface" else None).to(device)
     except OSError as err:
         parser.error(f"ImageNet MobileNetV2 weights are not in the torch hub cache ({err}); run python -m training.fetch_weights")
     if args.init:  # every tensor whose shape fits: a one-class detector starts a three-class one but its class head
         own = model.state_dict()
-        fitting = {k: v for k, v in read_weights(args.init, DETECTOR_FORMAT)[1].items() if own[k].shape == v.shape}
+        fitting = {k: v for k, v in init_state.items() if own[k].shape == v.shape}
         model.load_state_dict(fitting, strict=False)
         print(f"initialised {len(fitting)} of {len(own)} tensors from {args.init}")
     model = model.to(memory_format=torch.channels_last)
@@ -168,7 +184,7 @@ def main() -> None:
         gen.set_state(state["generator"])
         start_epoch, history, best_ap, elapsed = state["epoch"] + 1, state["history"], state["best_ap"], state["elapsed"]
     best_by = "map50" if spec.num_classes > 1 else "face_ap50"  # the checkpoint kept is the best on val by this
-    print(f"training FCOS-MobileNetV2 ({spec.num_classes} class(es)) on {len(train)} images, device {device}")
+    print(f"training FCOS on {spec.body} ({spec.num_classes} class(es)) on {len(train)} images, device {device}")
 
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
