@@ -11,13 +11,12 @@ Two bodies, weights from ../shared/pretrained (MIT), network code in research/:
   at strides 8-64 (64-256 channels) under a new 64-channel FPN.
 A new FCOS head (one class) reads the levels. Everything trains, BatchNorm frozen at the pretrained statistics
 (batches of 4).
-Training is the product's (`training.train_detector`'s epoch, augmentation and validation); evaluation is the
-pipeline's at the service's settings, with this detector in place of the shipped one.
+Training is the product's loop (`training.train_detector.fit`: augmentation, val face AP after every epoch here,
+the best kept in the product's fp16 format with `body` in its spec); evaluation is the pipeline's at the
+service's settings, with this detector in place of the shipped one.
 """
 import argparse
-import dataclasses
 import json
-import math
 import statistics
 import time
 from collections import OrderedDict
@@ -27,10 +26,9 @@ import torch
 from torch import nn
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork
 from torchvision.ops.misc import FrozenBatchNorm2d
-from torchvision.transforms import v2
-from tqdm import tqdm
 
-from models.detector import DetectorSpec, FaceFCOS, fcos_on, fold_frozen_batchnorm
+from models.checkpoint import read_weights
+from models.detector import FORMAT, DetectorSpec, FaceFCOS, fcos_on, fold_frozen_batchnorm
 from models.mask_classifier import DEFAULT_WEIGHTS
 from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, SCORE_FLOOR, MaskPipeline
 from models.retinaface_body import RetinaFaceFeatures
@@ -39,7 +37,7 @@ from research.baselines import PRETRAINED_DIR
 from training.data import add_data_args, load_data
 from training.evaluate import batched_detections, detection_report, drop_ignored, load_ignore, pipeline_predictions, select_part
 from training.splits import SPLIT_FILES, load_split
-from training.train_detector import DetTrainConfig, evaluate, load_images, train_one_epoch
+from training.train_detector import DetTrainConfig, fit, load_images
 from training.voc import VOCImage
 
 RETINAFACE = PRETRAINED_DIR / "retinaface_mobilenet0.25_widerface.pth"
@@ -99,47 +97,25 @@ def build(spec: DetectorSpec, body: str, path: str | Path | None = None) -> Face
 
 def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     cfg = DetTrainConfig(epochs=args.epochs, lr=args.lr, scales=tuple(args.scales), eval_every=1)
-    spec = DetectorSpec(min_size=args.min_size, max_size=args.max_size)
+    spec = DetectorSpec(min_size=args.min_size, max_size=args.max_size, body=args.body)
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
     split = load_split(SPLIT_FILES["image"])
     voc = {im.stem: im for im in load_data(parser, args)}
     train_set = load_images([voc[s] for s in split["train"] if s in voc][:args.limit], False)
     val_set = load_images([voc[s] for s in split["val"] if s in voc][:args.limit], False)
-    model = build(spec, args.body).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = math.ceil(len(train_set) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.05)
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
-    jitter, device = v2.ColorJitter(0.3, 0.3, 0.3, 0.02), torch.device("cpu")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    history, best, start = [], -1.0, time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
-        model.transform.min_size = cfg.scales
-        loss = train_one_epoch(model, opt, sched, scaler, train_set, cfg, gen, jitter, device, f"epoch {epoch}/{cfg.epochs}")
-        model.transform.min_size = (spec.min_size,)
-        metrics = evaluate(model, val_set, 1, device)
-        history.append({"epoch": epoch, "train_loss": loss, "val_face_ap50": metrics["face_ap50"],
-                        "elapsed_min": (time.perf_counter() - start) / 60})
-        tqdm.write(json.dumps(history[-1]))
-        if metrics["face_ap50"] > best:
-            best = metrics["face_ap50"]
-            torch.save({"model": model.state_dict(), "spec": dataclasses.asdict(spec), "body": args.body, "epoch": epoch}, out / "detector.pt")
-    (out / "history.json").write_text(json.dumps(history, indent=1))
-    print(f"best val face AP@0.5 {best:.4f} (at {spec.min_size}, floor {spec.score_thresh}); weights: {out / 'detector.pt'}")
+    fit(build(spec, args.body), spec, cfg, train_set, val_set, Path(args.out), torch.device("cpu"), torch.Generator().manual_seed(cfg.seed))
 
 
 def pipeline_with(path: str, scale: int = DETECTOR_SCALE) -> MaskPipeline:
     """The service's pipeline (shipped classifier and score floor) with this option's detector, read at `scale`."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    spec = DetectorSpec(**{**saved["spec"], "levels": tuple(saved["spec"]["levels"])})
-    model = build(spec, saved["body"])
-    model.load_state_dict(saved["model"])
+    fields, state = read_weights(path, FORMAT)
+    spec = DetectorSpec(**{**fields, "levels": tuple(fields["levels"])})
+    model = build(spec, spec.body)
+    model.load_state_dict(state)
     pipeline = MaskPipeline(DEFAULT_DETECTOR, DEFAULT_WEIGHTS)
     pipeline.detector = fold_frozen_batchnorm(model).to(memory_format=torch.channels_last).eval()  # as load_detector
     pipeline.detector_spec = spec
-    pipeline.detector_name = f"fcos_{saved['body']}@{Path(path).parent.name}"
+    pipeline.detector_name = f"fcos_{spec.body}@{Path(path).parent.name}"
     pipeline.set_scale(scale)
     pipeline.detector.score_thresh = SCORE_FLOOR
     return pipeline

@@ -104,6 +104,54 @@ def evaluate(model, data: list[tuple[np.ndarray, dict]], num_classes: int, devic
     return evaluate_detections(gt, pred, num_classes)
 
 
+def fit(model, spec: DetectorSpec, cfg: DetTrainConfig, train: list[tuple[np.ndarray, dict]], val: list[tuple[np.ndarray, dict]],
+        out: Path, device: torch.device, gen: torch.Generator, resume: str | None = None) -> None:
+    """Train `model` for `cfg.epochs` (from the `resume` checkpoint's next epoch when given). Writes `last.pt` after
+    every epoch, `detector.pt` (fp16, `spec`) with the best val figure, and `history.json` at the end."""
+    model = model.to(memory_format=torch.channels_last)
+    model.transform.min_size = cfg.scales  # GeneralizedRCNNTransform picks one at random per batch in training
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.05)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    jitter = v2.ColorJitter(0.3, 0.3, 0.3, 0.02)
+    out.mkdir(parents=True, exist_ok=True)
+    start_epoch, history, best_ap, elapsed = 1, [], -1.0, 0.0
+    if resume:
+        state = torch.load(resume, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        start_epoch, history, best_ap, elapsed = state["epoch"] + 1, state["history"], state["best_ap"], state["elapsed"]
+    best_by = "map50" if spec.num_classes > 1 else "face_ap50"  # the checkpoint kept is the best on val by this
+    print(f"training FCOS on {spec.body} ({spec.num_classes} class(es)) on {len(train)} images, device {device}")
+
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        train_loss = train_one_epoch(model, opt, sched, scaler, train, cfg, gen, jitter, device, f"epoch {epoch}/{cfg.epochs}")
+        record = {"epoch": epoch, "train_loss": train_loss}
+        model.transform.min_size = (spec.min_size,)
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            metrics = evaluate(model, val, spec.num_classes, device)
+            record.update(val_face_ap50=metrics["face_ap50"], val_map50=metrics["map50"])
+            if metrics[best_by] > best_ap:
+                best_ap = metrics[best_by]
+                save_detector(out / "detector.pt", model, dataclasses.replace(spec, meta={"epoch": epoch, "val": metrics}))
+        model.transform.min_size = cfg.scales
+        elapsed += time.perf_counter() - t0
+        record["elapsed_min"] = elapsed / 60
+        history.append(record)
+        tqdm.write(json.dumps(record))
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "generator": gen.get_state(), "epoch": epoch, "history": history, "best_ap": best_ap,
+                    "elapsed": elapsed}, out / "last.pt.tmp")
+        (out / "last.pt.tmp").replace(out / "last.pt")
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    print(f"done in {elapsed / 60:.1f} min; best val {best_by} {best_ap:.4f}; weights: {out / 'detector.pt'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(parser)
@@ -165,50 +213,7 @@ def main() -> None:
         fitting = {k: v for k, v in init_state.items() if own[k].shape == v.shape}
         model.load_state_dict(fitting, strict=False)
         print(f"initialised {len(fitting)} of {len(own)} tensors from {args.init}")
-    model = model.to(memory_format=torch.channels_last)
-    model.transform.min_size = cfg.scales  # GeneralizedRCNNTransform picks one at random per batch in training
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.05)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
-    jitter = v2.ColorJitter(0.3, 0.3, 0.3, 0.02)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    start_epoch, history, best_ap, elapsed = 1, [], -1.0, 0.0
-    if args.resume:
-        state = torch.load(args.resume, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        start_epoch, history, best_ap, elapsed = state["epoch"] + 1, state["history"], state["best_ap"], state["elapsed"]
-    best_by = "map50" if spec.num_classes > 1 else "face_ap50"  # the checkpoint kept is the best on val by this
-    print(f"training FCOS on {spec.body} ({spec.num_classes} class(es)) on {len(train)} images, device {device}")
-
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        train_loss = train_one_epoch(model, opt, sched, scaler, train, cfg, gen, jitter, device, f"epoch {epoch}/{cfg.epochs}")
-        record = {"epoch": epoch, "train_loss": train_loss}
-        model.transform.min_size = (spec.min_size,)
-        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-            metrics = evaluate(model, val, spec.num_classes, device)
-            record.update(val_face_ap50=metrics["face_ap50"], val_map50=metrics["map50"])
-            if metrics[best_by] > best_ap:
-                best_ap = metrics[best_by]
-                save_detector(out / "detector.pt", model, dataclasses.replace(spec, meta={"epoch": epoch, "val": metrics}))
-        model.transform.min_size = cfg.scales
-        elapsed += time.perf_counter() - t0
-        record["elapsed_min"] = elapsed / 60
-        history.append(record)
-        tqdm.write(json.dumps(record))
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "generator": gen.get_state(), "epoch": epoch, "history": history, "best_ap": best_ap,
-                    "elapsed": elapsed}, out / "last.pt.tmp")
-        (out / "last.pt.tmp").replace(out / "last.pt")
-    (out / "history.json").write_text(json.dumps(history, indent=1))
-    print(f"done in {elapsed / 60:.1f} min; best val {best_by} {best_ap:.4f}; weights: {out / 'detector.pt'}")
-
+    fit(model, spec, cfg, train, val, Path(args.out), device, gen, args.resume)
 
 if __name__ == "__main__":
     main()
