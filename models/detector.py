@@ -27,6 +27,7 @@ FORMAT = "maskwatch-detector/1"
 # Output channels and stride of the last MobileNetV2 block of each stage: the candidate pyramid inputs.
 BLOCKS = {3: (24, 4), 6: (32, 8), 13: (96, 16), 17: (320, 32)}
 BODIES = ("mobilenet_v2", "retinaface")
+IGNORE = -1  # a training box's label for a face nobody annotated: its locations count as neither face nor background
 
 
 @dataclass
@@ -85,6 +86,21 @@ class FaceFCOS(FCOS):
             return super().forward(images, targets)
         return self._forward_network(images)
 
+    def compute_loss(self, targets: list[dict[str, torch.Tensor]], head_outputs: dict[str, torch.Tensor],
+                     anchors: list[torch.Tensor], num_anchors_per_level: list[int]) -> dict[str, torch.Tensor]:
+        """FCOS's loss, but boxes labelled IGNORE are no faces, and the locations inside one (and inside no face)
+        are left out of the classification loss: an unannotated face is not taught as background."""
+        if not any((t["labels"] == IGNORE).any() for t in targets):
+            return super().compute_loss(targets, head_outputs, anchors, num_anchors_per_level)
+        logits, faces = head_outputs["cls_logits"].clone(), []
+        for i, (target, anchors_i) in enumerate(zip(targets, anchors)):
+            ignored = target["labels"] == IGNORE
+            faces.append({**target, "boxes": target["boxes"][~ignored], "labels": target["labels"][~ignored]})
+            centres = (anchors_i[:, :2] + anchors_i[:, 2:]) / 2
+            left_out = holds(target["boxes"][ignored], centres) & ~holds(faces[-1]["boxes"], centres)
+            logits[i, left_out] = -30.0  # sigmoid ~1e-13: no loss, and the overwritten logits get no gradient
+        return super().compute_loss(faces, {**head_outputs, "cls_logits": logits}, anchors, num_anchors_per_level)
+
     def _forward_network(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """FCOS's inference with `network` for its convolutions. Anchors need only the levels' sizes: each is
         the padded input's divided by the level's stride, rounded up (the input is padded to a multiple of 32)."""
@@ -127,6 +143,13 @@ class FaceFCOS(FCOS):
         boxes = self.box_coder.decode(regression.gather(1, idxs[..., None].expand(-1, -1, 4)), anchors[idxs])
         probs = probs.gather(1, idxs[..., None].expand(-1, -1, probs.shape[2]))
         return boxes, scores, probs / probs.sum(2, keepdim=True)
+
+
+def holds(boxes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """For each point (N, 2), whether one of `boxes` (M, 4) holds it."""
+    if len(boxes) == 0:
+        return torch.zeros(len(points), dtype=torch.bool, device=points.device)
+    return ((points[:, None] >= boxes[None, :, :2]) & (points[:, None] <= boxes[None, :, 2:])).all(2).any(1)
 
 
 def build_detector(spec: DetectorSpec, pretrained_backbone: bool = False, trainable_from: int = 4,

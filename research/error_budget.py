@@ -10,6 +10,8 @@ Rows, each scored by the pipeline's own metric code (one label per face, score =
   most (IoU >= 0.5; the rest keep the classifier's label) at confidence 1: what a perfect classifier would reach;
 - perfect boxes + classifier: the ground-truth boxes at detection score 1, labelled by the classifier: what a
   perfect detector would reach;
+- detector without its false positives: the served answers less every detection on no ground-truth face (IoU < 0.5):
+  what a perfect face / not-a-face filter behind the detector would reach;
 - box gap: the classifier's per-class accuracy on the faces the detector found (score >= the service's minimum
   confidence, IoU >= 0.5), read from the detector's box and from the annotated box: is the classifier worse on
   the boxes it is served than on those it was trained on?
@@ -76,6 +78,12 @@ def box_gap(title: str, images: list[VOCImage], served: list[tuple], gt_probs: l
     return out + [""]
 
 
+def without_false_positives(gt_boxes: np.ndarray, pred: tuple) -> tuple:
+    """(boxes, labels, scores) of the detections that overlap a ground-truth face (IoU >= 0.5)."""
+    keep = iou(pred[0], gt_boxes).max(1, initial=0) >= 0.5 if len(pred[0]) else np.zeros(0, bool)
+    return tuple(a[keep] for a in pred[:3])
+
+
 def crossval_predictions(run: str, images: list[VOCImage]) -> list[tuple]:
     """Ground-truth boxes of every image, labelled by a crossval run's pooled test probabilities (`DIR:VARIANT`)."""
     folder, variant = run.split(":")
@@ -130,7 +138,8 @@ def main() -> None:
         gt_probs.append(pipeline.classifier.predict_boxes(im.load_rgb(), im.boxes))
         perfect_boxes.append((im.boxes, gt_probs[-1].argmax(1), gt_probs[-1].max(1, initial=0)))
     rows = {f"served: detector + classifier ({args.part})": [p[:3] for p in served],
-            f"detector + perfect labels ({args.part})": perfect_labels, f"perfect boxes + classifier ({args.part})": perfect_boxes}
+            f"detector + perfect labels ({args.part})": perfect_labels, f"perfect boxes + classifier ({args.part})": perfect_boxes,
+            f"served, detector's false positives removed ({args.part})": [without_false_positives(im.boxes, p) for im, p in zip(images, served)]}
     lines = [f"`{pipeline.detector_name}` + `{pipeline.classifier.name}`, short side {pipeline.detector_spec.min_size}, "
              f"score floor {pipeline.detector.score_thresh}", ""]
     groups = {"all datasets": list(range(len(images)))}

@@ -137,9 +137,12 @@ def detect_times(pipelines: dict[str, MaskPipeline], images: list[VOCImage]) -> 
 def evaluate_option(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     images = select_part(load_data(parser, args), args.part)
     pipeline = pipeline_with(args.weights, args.scale)
+    if args.nms is not None:
+        pipeline.detector.nms_thresh = args.nms
     with torch.inference_mode():
         preds = pipeline_predictions(batched_detections(pipeline, images, 1), pipeline.classifier, images)
     report = {"detector": pipeline.detector_name, "classifier": pipeline.classifier.name, "part": args.part, "scale": args.scale,
+              "nms_iou": pipeline.detector.nms_thresh,
               "score_floor": SCORE_FLOOR, "ignore": args.ignore,
               **detection_report(images, drop_ignored(images, preds, load_ignore(args.ignore)))}
     if args.time:
@@ -172,6 +175,7 @@ def main() -> None:
     score.add_argument("--part", default="val")
     score.add_argument("--ignore", help="JSON {stem: [[x1, y1, x2, y2], ...]}: unannotated faces (training.evaluate --ignore)")
     score.add_argument("--scale", type=int, default=DETECTOR_SCALE, help="short side read (default: the service's)")
+    score.add_argument("--nms", type=float, help="suppression IoU threshold (default: the weights')")
     score.add_argument("--time", action="store_true", help="also time detection against the shipped detector, taking turns")
     score.add_argument("--out", required=True)
     args = parser.parse_args()

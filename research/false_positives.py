@@ -3,6 +3,9 @@
     python -m research.false_positives sheet --data ../shared/data/ilc-face-mask --part test --out runs/fp
     # look at runs/fp/sheet.png; then write the numbers of the real, unannotated faces as ignore regions:
     python -m research.false_positives ignore runs/fp/false_positives.json --real 3 7 12 --out runs/fp/unannotated.json
+    # another detector's sheet, leaving off the faces already decided, and the union written out:
+    python -m research.false_positives sheet ... --known runs/fp/unannotated.json --out runs/fp2
+    python -m research.false_positives ignore runs/fp2/false_positives.json --real 1 4 --base runs/fp/unannotated.json --out both.json
 
 `sheet` runs the shipped detector (or --detector-weights) at the service's settings; every detection at or
 above --min-confidence that shares under half of its area with every annotated face, and holds under half
@@ -19,7 +22,8 @@ import numpy as np
 
 from models.pipeline import DEFAULT_DETECTOR, MaskPipeline
 from training.data import add_data_args, load_data
-from training.evaluate import select_part
+from training.detection_metrics import iou
+from training.evaluate import load_ignore, select_part
 from training.splits import PARTS
 
 TILE = 112
@@ -52,6 +56,7 @@ def overlap_share(boxes: np.ndarray, annotated: np.ndarray) -> np.ndarray:
 def sheet(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     images = select_part(load_data(parser, args), args.part)
     pipeline = MaskPipeline(args.detector_weights)
+    known = load_ignore(args.known)
     found, tiles = [], []
     for im in images:
         rgb = im.load_rgb()
@@ -59,6 +64,8 @@ def sheet(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         keep = scores >= args.min_confidence
         boxes, scores = boxes[keep], scores[keep]
         outside = overlap_share(boxes, im.boxes) < 0.5
+        if im.stem in known:  # a face decided on an earlier sheet is not shown again
+            outside &= iou(boxes, known[im.stem]).max(1, initial=0) < 0.5
         for box, score in zip(boxes[outside], scores[outside]):
             found.append({"stem": im.stem, "box": [round(float(v), 1) for v in box], "score": round(float(score), 3), "rgb": rgb})
     found.sort(key=lambda f: -f["score"])
@@ -81,12 +88,12 @@ def ignore(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     unknown = sorted(set(args.real) - set(found))
     if unknown:
         parser.error(f"no false positive numbered {unknown} in {args.found}")
-    regions: dict[str, list] = {}
+    regions: dict[str, list] = json.loads(Path(args.base).read_text()) if args.base else {}
     for number in sorted(args.real):
         regions.setdefault(found[number]["stem"], []).append(found[number]["box"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(regions, indent=1) + "\n")
-    print(f"{len(args.real)} unannotated faces in {len(regions)} images: {args.out}")
+    print(f"{sum(map(len, regions.values()))} unannotated faces in {len(regions)} images: {args.out}")
 
 
 def main() -> None:
@@ -97,10 +104,12 @@ def main() -> None:
     make.add_argument("--part", choices=PARTS, default="test")
     make.add_argument("--detector-weights", default=str(DEFAULT_DETECTOR))
     make.add_argument("--min-confidence", type=float, default=0.3)
+    make.add_argument("--known", help="an `ignore` file: detections on faces it holds (IoU >= 0.5) are left off the sheet")
     make.add_argument("--out", required=True)
     pick = commands.add_parser("ignore")
     pick.add_argument("found", help="false_positives.json written by `sheet`")
     pick.add_argument("--real", type=int, nargs="*", default=[], help="numbers on the sheet that are real, unannotated faces")
+    pick.add_argument("--base", help="an earlier `ignore` file: the output holds its faces too")
     pick.add_argument("--out", required=True)
     args = parser.parse_args()
     (sheet if args.command == "sheet" else ignore)(args, parser)

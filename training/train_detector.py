@@ -6,6 +6,7 @@
     python -m training.train_detector --init runs/detector/detector.pt --scales 416 448 480 512 544 --min-size 480 \
         --max-size 640 --epochs 10 --out runs/detector_480                 # fine-tune a trained detector at a larger scale
     python -m training.train_detector --extra-faces runs/pseudo/yunet_train.json ...  # unannotated faces (research.pseudo_labels)
+    python -m training.train_detector --ignore-faces runs/pseudo/yunet_train.json ... # the same, as neither face nor background
     python -m training.train_detector --body retinaface --epochs 10 --eval-every 1 ...   # from RetinaFace's WIDER FACE weights
 
 Augmentation: horizontal flip, scale jitter (a random short side per batch) and colour jitter.
@@ -26,7 +27,7 @@ from tqdm import tqdm
 
 from models.allocator import keep_freed_memory
 from models.checkpoint import read_weights
-from models.detector import BODIES, DetectorSpec, build_detector, detect, image_tensor, save_detector
+from models.detector import BODIES, IGNORE, DetectorSpec, build_detector, detect, image_tensor, save_detector
 from models.detector import FORMAT as DETECTOR_FORMAT
 from training.data import RETINAFACE_WEIGHTS, add_data_args, load_data
 from training.detection_metrics import evaluate_detections
@@ -48,17 +49,20 @@ class DetTrainConfig:
 
 
 def load_images(voc: list[VOCImage], three_class: bool) -> list[tuple[np.ndarray, dict]]:
+    """Images and targets; one class: every face labelled 0 (IGNORE boxes keep their label)."""
     return [(im.load_rgb(), {"boxes": torch.from_numpy(im.boxes),
-                             "labels": torch.from_numpy(im.labels if three_class else np.zeros_like(im.labels))}) for im in voc]
+                             "labels": torch.from_numpy(im.labels if three_class else np.where(im.labels == IGNORE, IGNORE, 0))})
+            for im in voc]
 
 
-def add_faces(images: list[VOCImage], extra: dict[str, list]) -> list[VOCImage]:
-    """The images with the boxes of `extra` ({stem: [[x1, y1, x2, y2], ...]}) added as faces of class 0."""
+def add_faces(images: list[VOCImage], extra: dict[str, list], label: int = 0) -> list[VOCImage]:
+    """The images with the boxes of `extra` ({stem: [[x1, y1, x2, y2], ...]}) added with `label` (a face of
+    class 0, or IGNORE)."""
     out = []
     for im in images:
         boxes = np.asarray(extra.get(im.stem, []), dtype=im.boxes.dtype).reshape(-1, 4)
         out.append(dataclasses.replace(im, boxes=np.concatenate([im.boxes, boxes]),
-                                       labels=np.concatenate([im.labels, np.zeros(len(boxes), im.labels.dtype)])))
+                                       labels=np.concatenate([im.labels, np.full(len(boxes), label, im.labels.dtype)])))
     return out
 
 
@@ -167,6 +171,7 @@ def main() -> None:
     parser.add_argument("--min-size", type=int, default=DetectorSpec.min_size, help="short side at inference")
     parser.add_argument("--max-size", type=int, default=DetectorSpec.max_size)
     parser.add_argument("--extra-faces", help="JSON {stem: [[x1, y1, x2, y2], ...]}: unannotated faces added to the training images")
+    parser.add_argument("--ignore-faces", help="JSON as --extra-faces: unannotated faces trained as neither face nor background")
     parser.add_argument("--limit", type=int, help="train on the first N images only (smoke runs)")
     parser.add_argument("--resume", help="a last.pt to continue from")
     parser.add_argument("--init", help="start from a trained detector.pt (new optimizer and schedule)")
@@ -198,6 +203,8 @@ def main() -> None:
         if cfg.three_class:
             parser.error("--extra-faces adds faces without a class: train a one-class detector")
         train_voc = add_faces(train_voc, json.loads(Path(args.extra_faces).read_text()))
+    if args.ignore_faces:
+        train_voc = add_faces(train_voc, json.loads(Path(args.ignore_faces).read_text()), IGNORE)
     train = load_images(train_voc, cfg.three_class)
     val = load_images([voc[s] for s in split["val"] if s in voc][:args.limit], cfg.three_class)
     if not train or not val:

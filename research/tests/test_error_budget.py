@@ -2,7 +2,7 @@ from pathlib import Path
 
 import numpy as np
 
-from research.error_budget import box_gap, matched_faces, oracle_labels
+from research.error_budget import box_gap, matched_faces, oracle_labels, without_false_positives
 from training.voc import VOCImage
 
 
@@ -35,3 +35,11 @@ def test_box_gap_reads_accuracy_from_each_crop():
     lines = box_gap("t", [image], [(boxes, None, None, served_probs, np.array([0.9, 0.8]))], [annotated_probs])
     assert lines[4].startswith("| detector's box (served) | 2 | 0.500 | 0.000 (1) | nan (0) | 1.000 (1) |")
     assert lines[5].startswith("| annotated box | 2 | 1.000 | 1.000 (1) |")
+
+
+def test_without_false_positives_keeps_only_detections_on_a_face():
+    gt = np.array([[0, 0, 10, 10]], float)
+    pred = (np.array([[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 10, 20]], float), np.array([0, 1, 2]), np.array([0.9, 0.8, 0.7]))
+    boxes, labels, scores = without_false_positives(gt, pred)
+    assert boxes.tolist() == [[0, 0, 10, 10], [0, 0, 10, 20]] and labels.tolist() == [0, 2] and scores.tolist() == [0.9, 0.7]
+    assert len(without_false_positives(np.zeros((0, 4)), pred)[0]) == 0
