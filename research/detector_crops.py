@@ -55,16 +55,23 @@ def detector_boxes(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     print(f"{len(found)} faces found, {sum(map(len, elsewhere.values()))} detections on no annotated face; wrote {args.out}")
 
 
+def appended(table: FaceTable, image_index: np.ndarray, boxes: np.ndarray, labels: np.ndarray, ids: list[str]) -> FaceTable:
+    """`table` with rows added after its own: each a box on one of its images, with a label and an id."""
+    dataset_of = dict(zip(table.image_index.tolist(), table.datasets.tolist()))
+    return dataclasses.replace(
+        table, image_index=np.concatenate([table.image_index, image_index]),
+        boxes=np.concatenate([table.boxes, np.asarray(boxes, np.float32).reshape(-1, 4)]),
+        labels=np.concatenate([table.labels, labels]), ids=table.ids + ids,
+        datasets=np.concatenate([table.datasets, np.array([dataset_of[i] for i in image_index.tolist()], dtype=str)]),
+        fixed_crops={})
+
+
 def with_detector_rows(table: FaceTable, boxes: dict[str, list[float]]) -> tuple[FaceTable, np.ndarray, np.ndarray]:
     """`table` with one more row per face in `boxes` (its detector box, its label), those rows' indices and
     the annotated row each copies (a part's faces select their copies through it)."""
     rows = table.select_faces(list(boxes))
-    extra = np.array([boxes[table.ids[r]] for r in rows], dtype=np.float32).reshape(-1, 4)
-    grown = dataclasses.replace(
-        table, image_index=np.concatenate([table.image_index, table.image_index[rows]]),
-        boxes=np.concatenate([table.boxes, extra]), labels=np.concatenate([table.labels, table.labels[rows]]),
-        ids=table.ids + [f"{table.ids[r]}@detector" for r in rows],
-        datasets=np.concatenate([table.datasets, table.datasets[rows]]), fixed_crops={})
+    grown = appended(table, table.image_index[rows], [boxes[table.ids[r]] for r in rows], table.labels[rows],
+                     [f"{table.ids[r]}@detector" for r in rows])
     return grown, np.arange(len(table.labels), len(grown.labels)), rows
 
 

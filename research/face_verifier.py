@@ -23,6 +23,7 @@ import torch
 from models.checkpoint import ClassifierSpec, save_checkpoint
 from models.mask_classifier import MaskClassifier
 from models.pipeline import MaskPipeline
+from research.detector_crops import appended
 from training.data import add_data_args, load_data
 from training.detection_metrics import evaluate_detections
 from training.engine import fit
@@ -38,16 +39,13 @@ def stray_rows(table: FaceTable, elsewhere: dict[str, list], label: int) -> tupl
     """`table` with a row labelled `label` per detection in `elsewhere` ({stem: boxes}), and those rows'
     indices by part of the saved image split."""
     position = {stem: i for i, stem in enumerate(table.stems)}
-    stems = [stem for stem in elsewhere if stem in position for _ in elsewhere[stem]]
-    image_index = np.array([position[stem] for stem in stems], dtype=np.int64)
-    dataset_of = dict(zip(table.image_index.tolist(), table.datasets.tolist()))
-    grown = dataclasses.replace(
-        table, image_index=np.concatenate([table.image_index, image_index]),
-        boxes=np.concatenate([table.boxes, np.array([b for s in dict.fromkeys(stems) for b in elsewhere[s]], np.float32).reshape(-1, 4)]),
-        labels=np.concatenate([table.labels, np.full(len(stems), label)]),
-        ids=table.ids + [f"{stem}!{k}" for k, stem in enumerate(stems)],
-        datasets=np.concatenate([table.datasets, np.array([dataset_of[i] for i in image_index.tolist()], dtype=str)]),
-        fixed_crops={})
+    stems, boxes = [], []
+    for stem, found in elsewhere.items():
+        if stem in position:
+            stems += [stem] * len(found)
+            boxes += found
+    grown = appended(table, np.array([position[s] for s in stems], dtype=np.int64), boxes, np.full(len(stems), label),
+                     [f"{stem}!{k}" for k, stem in enumerate(stems)])
     split = load_split(SPLIT_FILES["image"])
     rows = len(table.labels) + np.arange(len(stems))
     return grown, {part: rows[np.isin(stems, split[part])] for part in PARTS}

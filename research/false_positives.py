@@ -22,7 +22,7 @@ import numpy as np
 
 from models.pipeline import DEFAULT_DETECTOR, MaskPipeline
 from training.data import add_data_args, load_data
-from training.detection_metrics import iou
+from training.detection_metrics import ignored
 from training.evaluate import load_ignore, select_part
 from training.splits import PARTS
 
@@ -64,8 +64,7 @@ def sheet(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         keep = scores >= args.min_confidence
         boxes, scores = boxes[keep], scores[keep]
         outside = overlap_share(boxes, im.boxes) < 0.5
-        if im.stem in known:  # a face decided on an earlier sheet is not shown again
-            outside &= iou(boxes, known[im.stem]).max(1, initial=0) < 0.5
+        outside &= ~ignored(im.boxes, known.get(im.stem, np.zeros((0, 4))), boxes)  # decided on an earlier sheet
         for box, score in zip(boxes[outside], scores[outside]):
             found.append({"stem": im.stem, "box": [round(float(v), 1) for v in box], "score": round(float(score), 3), "rgb": rgb})
     found.sort(key=lambda f: -f["score"])
