@@ -11,10 +11,14 @@ Rows, each scored by the pipeline's own metric code (one label per face, score =
 - perfect boxes + classifier: the ground-truth boxes at detection score 1, labelled by the classifier: what a
   perfect detector would reach;
 - detector without its false positives: the served answers less every detection on no ground-truth face (IoU < 0.5):
-  what a perfect face / not-a-face filter behind the detector would reach;
+  what a perfect face / not-a-face filter behind the detector would reach; then the same for two kinds apart:
+  detections on nothing like a face (best IoU < 0.1) and boxes placed badly on one (0.1 <= IoU < 0.5);
 - box gap: the classifier's per-class accuracy on the faces the detector found (score >= the service's minimum
   confidence, IoU >= 0.5), read from the detector's box and from the annotated box: is the classifier worse on
   the boxes it is served than on those it was trained on?
+- box placement: each annotated face against the detection (score >= the minimum confidence) overlapping it most:
+  the median IoU, the share under 0.5, and the spread of log(detected / annotated) width and height. Where the
+  spread is wide, the annotations' boxes are loose: no detector places boxes closer to them than they agree.
 - with `--crossval DIR:VARIANT` (repeatable): perfect boxes labelled by a cross-validation run's pooled predictions, over all
   the images (every face predicted by the fold that never saw its image), a steadier figure than one part's.
 """
@@ -78,10 +82,30 @@ def box_gap(title: str, images: list[VOCImage], served: list[tuple], gt_probs: l
     return out + [""]
 
 
-def without_false_positives(gt_boxes: np.ndarray, pred: tuple) -> tuple:
-    """(boxes, labels, scores) of the detections that overlap a ground-truth face (IoU >= 0.5)."""
-    keep = iou(pred[0], gt_boxes).max(1, initial=0) >= 0.5 if len(pred[0]) else np.zeros(0, bool)
+def without_false_positives(gt_boxes: np.ndarray, pred: tuple, band: tuple[float, float] = (0.0, 0.5)) -> tuple:
+    """(boxes, labels, scores) less the detections whose best IoU with a ground-truth face is in [band[0], band[1]):
+    the default removes every false positive at IoU 0.5."""
+    best = iou(pred[0], gt_boxes).max(1, initial=0) if len(pred[0]) else np.zeros(0)
+    keep = (best < band[0]) | (best >= band[1])
     return tuple(a[keep] for a in pred[:3])
+
+
+def box_placement(title: str, images: list[VOCImage], served: list[tuple]) -> list[str]:
+    """One Markdown table: how closely the detector's boxes sit on the annotated faces it found (IoU >= 0.1)."""
+    overlaps, ratios = [], []
+    for im, (boxes, _, _, _, det) in zip(images, served):
+        boxes = boxes[det >= MIN_CONFIDENCE]
+        if not len(boxes) or not len(im.boxes):
+            continue
+        overlap = iou(im.boxes, boxes)
+        best = overlap.argmax(1)
+        found = overlap[np.arange(len(im.boxes)), best] >= 0.1
+        gt, det_boxes = im.boxes[found], boxes[best[found]]
+        overlaps.append(overlap[np.arange(len(im.boxes)), best][found])
+        ratios.append(np.log((det_boxes[:, 2:] - det_boxes[:, :2]) / np.maximum(gt[:, 2:] - gt[:, :2], 1e-6)))
+    o, r = np.concatenate(overlaps), np.concatenate(ratios)
+    return [f"### {title}: box placement", "", "| faces found (IoU >= 0.1) | median IoU | IoU < 0.5 | spread (std) of log width ratio | of log height ratio |",
+            "|---|---|---|---|---|", f"| {len(o)} | {np.median(o):.2f} | {(o < 0.5).mean():.3f} | {r[:, 0].std():.2f} | {r[:, 1].std():.2f} |", ""]
 
 
 def crossval_predictions(run: str, images: list[VOCImage]) -> list[tuple]:
@@ -101,6 +125,13 @@ def crossval_predictions(run: str, images: list[VOCImage]) -> list[tuple]:
 def row(name: str, images: list[VOCImage], preds: list[tuple]) -> str:
     m = evaluate_detections([(im.boxes, im.labels) for im in images], preds, len(CLASSES), CLASSES)
     return f"| {name} | {len(images)} | {m['map50']:.3f} | " + " | ".join(f"{m['ap50'][c]:.3f}" for c in CLASSES) + f" | {m['face_ap50']:.3f} |"
+
+
+def dataset_groups(images: list[VOCImage]) -> dict[str, list[int]]:
+    """Indices of all the images, then of each dataset's, in the order the datasets first appear."""
+    groups = {"all datasets": list(range(len(images)))}
+    groups.update({name: [i for i, im in enumerate(images) if im.dataset == name] for name in dict.fromkeys(im.dataset for im in images)})
+    return groups
 
 
 def table(title: str, chosen: list[int], images: list[VOCImage], rows: dict[str, list[tuple]]) -> list[str]:
@@ -139,19 +170,18 @@ def main() -> None:
         perfect_boxes.append((im.boxes, gt_probs[-1].argmax(1), gt_probs[-1].max(1, initial=0)))
     rows = {f"served: detector + classifier ({args.part})": [p[:3] for p in served],
             f"detector + perfect labels ({args.part})": perfect_labels, f"perfect boxes + classifier ({args.part})": perfect_boxes,
-            f"served, detector's false positives removed ({args.part})": [without_false_positives(im.boxes, p) for im, p in zip(images, served)]}
+            f"served, detector's false positives removed ({args.part})": [without_false_positives(im.boxes, p) for im, p in zip(images, served)],
+            f"served, those on nothing like a face removed, IoU < 0.1 ({args.part})": [without_false_positives(im.boxes, p, (0.0, 0.1)) for im, p in zip(images, served)],
+            f"served, badly placed boxes removed, IoU 0.1-0.5 ({args.part})": [without_false_positives(im.boxes, p, (0.1, 0.5)) for im, p in zip(images, served)]}
     lines = [f"`{pipeline.detector_name}` + `{pipeline.classifier.name}`, short side {pipeline.detector_spec.min_size}, "
              f"score floor {pipeline.detector.score_thresh}", ""]
-    groups = {"all datasets": list(range(len(images)))}
-    groups.update({name: [i for i, im in enumerate(images) if im.dataset == name] for name in dict.fromkeys(im.dataset for im in images)})
-    for title, chosen in groups.items():
+    for title, chosen in dataset_groups(images).items():
         lines += table(title, chosen, images, rows)
         lines += box_gap(title, [images[i] for i in chosen], [served[i] for i in chosen], [gt_probs[i] for i in chosen])
+        lines += box_placement(title, [images[i] for i in chosen], [served[i] for i in chosen])
     for run in args.crossval:
         preds = crossval_predictions(run, every)
-        cv_groups = {"all datasets": list(range(len(every)))}
-        cv_groups.update({n: [i for i, im in enumerate(every) if im.dataset == n] for n in dict.fromkeys(im.dataset for im in every)})
-        for title, chosen in cv_groups.items():
+        for title, chosen in dataset_groups(every).items():
             lines += table(f"{title}, every image: perfect boxes + cross-validated classifier `{run}`", chosen, every, {"cross-validated": preds})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")

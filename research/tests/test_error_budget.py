@@ -2,7 +2,7 @@ from pathlib import Path
 
 import numpy as np
 
-from research.error_budget import box_gap, matched_faces, oracle_labels, without_false_positives
+from research.error_budget import box_gap, box_placement, dataset_groups, matched_faces, oracle_labels, without_false_positives
 from training.voc import VOCImage
 
 
@@ -43,3 +43,23 @@ def test_without_false_positives_keeps_only_detections_on_a_face():
     boxes, labels, scores = without_false_positives(gt, pred)
     assert boxes.tolist() == [[0, 0, 10, 10], [0, 0, 10, 20]] and labels.tolist() == [0, 2] and scores.tolist() == [0.9, 0.7]
     assert len(without_false_positives(np.zeros((0, 4)), pred)[0]) == 0
+
+
+def test_without_false_positives_removes_only_the_band_asked_for():
+    gt = np.array([[0, 0, 10, 10]], float)
+    boxes = np.array([[0, 0, 10, 10], [50, 50, 60, 60], [0, 0, 10, 30]], float)  # IoU 1, 0, 1/3
+    pred = (boxes, np.array([0, 1, 2]), np.array([0.9, 0.8, 0.7]))
+    assert without_false_positives(gt, pred, (0.0, 0.1))[1].tolist() == [0, 2]
+    assert without_false_positives(gt, pred, (0.1, 0.5))[1].tolist() == [0, 1]
+
+
+def test_box_placement_measures_each_found_face_against_its_best_confident_box():
+    image = VOCImage(Path("a.jpg"), 100, 100, np.array([[0, 0, 10, 10], [20, 20, 40, 40], [70, 70, 80, 80]], np.float32), np.array([0, 0, 0]), "set")
+    boxes = np.array([[0, 0, 10, 20], [20, 20, 40, 40], [70, 70, 80, 80]], float)  # the third is under the minimum confidence
+    lines = box_placement("t", [image], [(boxes, None, None, None, np.array([0.9, 0.8, 0.1]))])
+    assert lines[4] == f"| 2 | 0.75 | 0.000 | 0.00 | {np.std([np.log(2), 0]):.2f} |"
+
+
+def test_dataset_groups_list_all_images_then_each_dataset_in_order_of_appearance():
+    images = [VOCImage(Path(f"{i}.jpg"), 10, 10, np.zeros((0, 4), np.float32), np.zeros(0, int), name) for i, name in enumerate("baab")]
+    assert dataset_groups(images) == {"all datasets": [0, 1, 2, 3], "b": [0, 3], "a": [1, 2]}
