@@ -29,7 +29,7 @@ from models.checkpoint import ClassifierSpec, load_checkpoint
 from models.crops import crop_faces, to_tensor
 from models.labels import CLASSES
 from models.pipeline import MaskPipeline
-from research.baselines import yunet_detector
+from research.baselines import DetectFn, yunet_detector
 from research.error_budget import dataset_groups, table
 from training.data import add_data_args, load_data
 from training.detection_metrics import class_ap50, iou
@@ -152,7 +152,7 @@ def mirrored_detections(pipeline: MaskPipeline, rgb: np.ndarray) -> tuple[np.nda
     return boxes, scores
 
 
-def yunet_at(detect, rgb: np.ndarray, side: int = YUNET_SIDE) -> tuple[np.ndarray, np.ndarray]:
+def yunet_at(detect: DetectFn, rgb: np.ndarray, side: int = YUNET_SIDE) -> tuple[np.ndarray, np.ndarray]:
     factor = side / min(rgb.shape[:2])
     boxes, scores = detect(cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR))
     return boxes / factor, scores
@@ -173,6 +173,43 @@ def bootstrap_gain(images: list[VOCImage], base: list[tuple], other: list[tuple]
     return float(np.percentile(gains, 5)), float(np.percentile(gains, 95))
 
 
+def views_of(images: list[VOCImage], pipeline: MaskPipeline, larger: MaskPipeline, yunet: DetectFn) -> dict[str, list[tuple]]:
+    """Per image, (boxes, scores) of our detector at 528 and 640 px, each on the image and its mirror, and of YuNet."""
+    views: dict[str, list] = {"528": [], "528 mirrored": [], "640": [], "640 mirrored": [], "yunet": []}
+    for im in images:
+        rgb = im.load_rgb()
+        for name, found in (("528", pipeline.detect(rgb)), ("528 mirrored", mirrored_detections(pipeline, rgb)), ("640", larger.detect(rgb)),
+                            ("640 mirrored", mirrored_detections(larger, rgb)), ("yunet", yunet_at(yunet, rgb))):
+            views[name].append(found)
+    return views
+
+
+def yunet_rows(served: list[tuple], agreement: list[np.ndarray]) -> dict[str, list[tuple]]:
+    rows = {}
+    for weight in (0.25, 0.5):
+        for floor in (0.2, 0.5):
+            rows[f"YuNet's agreement, weight {weight}, floor {floor}"] = rescored(
+                served, [det ** (1 - weight) * (floor + (1 - floor) * a) ** weight for (*_, det), a in zip(served, agreement)])
+    return rows
+
+
+def fitted_rows(images: list[VOCImage], served: list[tuple], agreement: list[np.ndarray], classifier_weights: Path) -> dict[str, list[tuple]]:
+    """The learned rescorer (with and without YuNet's agreement) and the appearance verifier, cross-fitted by image."""
+    kept = [i for i, p in enumerate(served) if len(p[0])]
+    x = np.concatenate([features(images[i], served[i][0], served[i][4], served[i][3], agreement[i]) for i in kept])
+    y = np.concatenate([targets(images[i].boxes, served[i][0], served[i][4]) for i in kept])
+    image_of = np.concatenate([np.full(len(served[i][0]), i) for i in kept])
+    rows = {}
+    for name, columns in (("learned rescorer, 5 folds by image", slice(None)), ("learned rescorer without YuNet", slice(0, -1))):
+        p = cross_fitted(x[:, columns], y, image_of)
+        rows[name] = rescored(served, [p[image_of == i] for i in range(len(images))])
+    net, spec = load_checkpoint(classifier_weights)
+    looks = np.concatenate([appearance(net, spec, images[i], served[i][0]) for i in kept])
+    p = cross_fitted(np.concatenate([x[:, :1], principal_components(looks, 32)], 1), y, image_of, l2=1e-2)
+    rows["appearance verifier, 5 folds by image"] = rescored(served, [np.sqrt(p[image_of == i] * served[i][4]) for i in range(len(images))])
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(parser)
@@ -180,31 +217,11 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="Markdown tables")
     args = parser.parse_args()
     images = select_part(load_data(parser, args), args.part)
-    pipeline, larger, yunet = MaskPipeline(), MaskPipeline(scale=640), yunet_detector()
-    views: dict[str, list] = {"528": [], "528 mirrored": [], "640": [], "640 mirrored": [], "yunet": []}
-    for im in images:
-        rgb = im.load_rgb()
-        for name, found in (("528", pipeline.detect(rgb)), ("528 mirrored", mirrored_detections(pipeline, rgb)), ("640", larger.detect(rgb)),
-                            ("640 mirrored", mirrored_detections(larger, rgb)), ("yunet", yunet_at(yunet, rgb))):
-            views[name].append(found)
+    pipeline = MaskPipeline()
+    views = views_of(images, pipeline, MaskPipeline(scale=640), yunet_detector())
     served = pipeline_predictions(views["528"], pipeline.classifier, images)
     agreement = [yunet_agreement(p[0], y) for p, y in zip(served, views["yunet"])]
-    rows = {"served": [p[:3] for p in served]}
-    for weight in (0.25, 0.5):
-        for floor in (0.2, 0.5):
-            rows[f"YuNet's agreement, weight {weight}, floor {floor}"] = rescored(
-                served, [det ** (1 - weight) * (floor + (1 - floor) * a) ** weight for (*_, det), a in zip(served, agreement)])
-    kept = [i for i, p in enumerate(served) if len(p[0])]
-    x = np.concatenate([features(images[i], served[i][0], served[i][4], served[i][3], agreement[i]) for i in kept])
-    y = np.concatenate([targets(images[i].boxes, served[i][0], served[i][4]) for i in kept])
-    image_of = np.concatenate([np.full(len(served[i][0]), i) for i in kept])
-    for name, columns in (("learned rescorer, 5 folds by image", slice(None)), ("learned rescorer without YuNet", slice(0, -1))):
-        p = cross_fitted(x[:, columns], y, image_of)
-        rows[name] = rescored(served, [p[image_of == i] for i in range(len(images))])
-    net, spec = load_checkpoint(pipeline.classifier.weights)
-    looks = np.concatenate([appearance(net, spec, images[i], served[i][0]) for i in kept])
-    p = cross_fitted(np.concatenate([x[:, :1], principal_components(looks, 32)], 1), y, image_of, l2=1e-2)
-    rows["appearance verifier, 5 folds by image"] = rescored(served, [np.sqrt(p[image_of == i] * served[i][4]) for i in range(len(images))])
+    rows = {"served": [p[:3] for p in served]} | yunet_rows(served, agreement) | fitted_rows(images, served, agreement, pipeline.classifier.weights)
     for scale in ("528", "640"):
         fused = [weighted_box_fusion([a, b]) for a, b in zip(views[scale], views[f"{scale} mirrored"])]
         rows[f"mirror TTA at {scale}, weighted box fusion"] = [p[:3] for p in pipeline_predictions(fused, pipeline.classifier, images)]
