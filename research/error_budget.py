@@ -50,13 +50,14 @@ def oracle_labels(gt_boxes: np.ndarray, gt_labels: np.ndarray, boxes: np.ndarray
     return labels, confident
 
 
-def matched_faces(gt_boxes: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Detections scored >= MIN_CONFIDENCE paired with the annotated face they found (IoU >= 0.5, best score
+def matched_faces(gt_boxes: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                  min_confidence: float = MIN_CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """Detections scored >= min_confidence paired with the annotated face they found (IoU >= 0.5, best score
     first, one detection per face, as AP matches them): index arrays into `boxes` and into `gt_boxes`."""
     found, faces = [], []
     overlap = iou(boxes, gt_boxes)
     for i in np.argsort(-scores):
-        if scores[i] < MIN_CONFIDENCE or not len(gt_boxes):
+        if scores[i] < min_confidence or not len(gt_boxes):
             break
         j = int(overlap[i].argmax())
         if overlap[i, j] >= 0.5 and j not in faces:

@@ -25,12 +25,13 @@ import cv2
 import numpy as np
 import torch
 
-from models.checkpoint import ClassifierSpec, load_checkpoint
-from models.crops import crop_faces, to_tensor
+from models.checkpoint import load_checkpoint
+from models.crops import to_tensor
 from models.labels import CLASSES
+from models.mask_classifier import MaskClassifier
 from models.pipeline import MaskPipeline
 from research.baselines import DetectFn, yunet_detector
-from research.error_budget import dataset_groups, table
+from research.error_budget import dataset_groups, matched_faces, table
 from training.data import add_data_args, load_data
 from training.detection_metrics import class_ap50, iou
 from training.evaluate import pipeline_predictions, select_part
@@ -71,14 +72,8 @@ def features(image: VOCImage, boxes: np.ndarray, det: np.ndarray, probs: np.ndar
 
 def targets(gt_boxes: np.ndarray, boxes: np.ndarray, det: np.ndarray) -> np.ndarray:
     """1 for each detection AP counts as a true positive (IoU >= 0.5, best score first, one per face), else 0."""
-    y, taken = np.zeros(len(boxes)), set()
-    if len(gt_boxes) and len(boxes):
-        overlap = iou(boxes, gt_boxes)
-        for i in np.argsort(-det):
-            j = int(overlap[i].argmax())
-            if overlap[i, j] >= 0.5 and j not in taken:
-                y[i] = 1
-                taken.add(j)
+    y = np.zeros(len(boxes))
+    y[matched_faces(gt_boxes, boxes, det, min_confidence=0.0)[0]] = 1
     return y
 
 
@@ -110,9 +105,9 @@ def cross_fitted(x: np.ndarray, y: np.ndarray, image_of: np.ndarray, l2: float =
 
 
 @torch.inference_mode()
-def appearance(net: torch.nn.Module, spec: ClassifierSpec, image: VOCImage, boxes: np.ndarray) -> np.ndarray:
-    """A MobileNetV2 classifier's pooled last features (1280) of each box's crop."""
-    crops = to_tensor(crop_faces(image.load_rgb(), boxes, spec.input_size, spec.margin))
+def appearance(net: torch.nn.Module, classifier: MaskClassifier, image: VOCImage, boxes: np.ndarray) -> np.ndarray:
+    """`net` (the classifier's MobileNetV2, unfused) pooled last features (1280) of each box's crop as `classifier` cuts it."""
+    crops = to_tensor(classifier.crops(image.load_rgb(), boxes))
     return torch.nn.functional.adaptive_avg_pool2d(net.features(crops), 1).flatten(1).numpy()
 
 
@@ -193,7 +188,7 @@ def yunet_rows(served: list[tuple], agreement: list[np.ndarray]) -> dict[str, li
     return rows
 
 
-def fitted_rows(images: list[VOCImage], served: list[tuple], agreement: list[np.ndarray], classifier_weights: Path) -> dict[str, list[tuple]]:
+def fitted_rows(images: list[VOCImage], served: list[tuple], agreement: list[np.ndarray], classifier: MaskClassifier) -> dict[str, list[tuple]]:
     """The learned rescorer (with and without YuNet's agreement) and the appearance verifier, cross-fitted by image."""
     kept = [i for i, p in enumerate(served) if len(p[0])]
     x = np.concatenate([features(images[i], served[i][0], served[i][4], served[i][3], agreement[i]) for i in kept])
@@ -203,8 +198,8 @@ def fitted_rows(images: list[VOCImage], served: list[tuple], agreement: list[np.
     for name, columns in (("learned rescorer, 5 folds by image", slice(None)), ("learned rescorer without YuNet", slice(0, -1))):
         p = cross_fitted(x[:, columns], y, image_of)
         rows[name] = rescored(served, [p[image_of == i] for i in range(len(images))])
-    net, spec = load_checkpoint(classifier_weights)
-    looks = np.concatenate([appearance(net, spec, images[i], served[i][0]) for i in kept])
+    net = load_checkpoint(classifier.weights)[0]
+    looks = np.concatenate([appearance(net, classifier, images[i], served[i][0]) for i in kept])
     p = cross_fitted(np.concatenate([x[:, :1], principal_components(looks, 32)], 1), y, image_of, l2=1e-2)
     rows["appearance verifier, 5 folds by image"] = rescored(served, [np.sqrt(p[image_of == i] * served[i][4]) for i in range(len(images))])
     return rows
@@ -221,7 +216,7 @@ def main() -> None:
     views = views_of(images, pipeline, MaskPipeline(scale=640), yunet_detector())
     served = pipeline_predictions(views["528"], pipeline.classifier, images)
     agreement = [yunet_agreement(p[0], y) for p, y in zip(served, views["yunet"])]
-    rows = {"served": [p[:3] for p in served]} | yunet_rows(served, agreement) | fitted_rows(images, served, agreement, pipeline.classifier.weights)
+    rows = {"served": [p[:3] for p in served]} | yunet_rows(served, agreement) | fitted_rows(images, served, agreement, pipeline.classifier)
     for scale in ("528", "640"):
         fused = [weighted_box_fusion([a, b]) for a, b in zip(views[scale], views[f"{scale} mirrored"])]
         rows[f"mirror TTA at {scale}, weighted box fusion"] = [p[:3] for p in pipeline_predictions(fused, pipeline.classifier, images)]
