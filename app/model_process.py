@@ -14,10 +14,9 @@ import signal
 from multiprocessing.connection import Connection
 
 import numpy as np
-import torch
 
 from app.settings import Settings
-from models.pipeline import Job, MaskPipeline, shrink
+from models.face_pipeline import FacePipeline, Job, open_pipeline, shrink
 
 log = logging.getLogger("maskwatch")
 
@@ -26,18 +25,17 @@ class ModelRestarted(Exception):
     """The child died (killed, out of memory) during a batch; a new one was started."""
 
 
-def load_pipeline(settings: Settings, device: str, max_batch: int) -> MaskPipeline:
+def load_pipeline(settings: Settings, device: str, max_batch: int) -> FacePipeline:
     """The service's pipeline on `device`, warmed for batches up to `max_batch`; call it in the thread that will run it."""
-    torch.set_num_threads(settings.resolved_torch_threads())
-    pipeline = MaskPipeline(settings.model_dir / "detector.pt", settings.model_dir / "classifier.pt", device,
-                            settings.min_confidence, settings.max_faces, settings.precision, settings.detector_scale,
-                            settings.detector_score_floor, settings.resolved_backend(device))
+    pipeline = open_pipeline(settings.backend, device, settings.precision, settings.model_dir, settings.resolved_torch_threads(),
+                             min_confidence=settings.min_confidence, max_faces=settings.max_faces,
+                             scale=settings.detector_scale, score_floor=settings.detector_score_floor)
     pipeline.warm_up(max_batch)  # the first requests pay no lazy start-up
     return pipeline
 
 
 def serve(settings: Settings, device: str, max_batch: int, conn: Connection) -> None:
-    """The child: load, report, then answer each list of jobs with `MaskPipeline.run`'s result until told to stop."""
+    """The child: load, report, then answer each list of jobs with `FacePipeline.run`'s result until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops this child itself
     try:
         pipeline = load_pipeline(settings, device, max_batch)
@@ -59,7 +57,7 @@ def serve(settings: Settings, device: str, max_batch: int, conn: Connection) -> 
 
 
 class ModelProcess:
-    """`run(jobs)` in a child process; same `run`, `shrink` and `info` as a `MaskPipeline`. One caller at a time."""
+    """`run(jobs)` in a child process; same `run`, `shrink` and `info` as a `FacePipeline`. One caller at a time."""
 
     def __init__(self, settings: Settings, device: str, max_batch: int):
         self.args = (settings, device, max_batch)

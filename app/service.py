@@ -15,8 +15,8 @@ from app.imaging import decode_image
 from app.model_process import ModelProcess, ModelRestarted, load_pipeline
 from app.settings import Settings
 from models.annotate import annotate
+from models.face_pipeline import Job
 from models.labels import CLASSES
-from models.pipeline import Job
 
 
 def model_thread() -> ThreadPoolExecutor:

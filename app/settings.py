@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from models.pipeline import DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR
+from models.face_pipeline import DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
 
@@ -15,7 +15,8 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "weights
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MASKWATCH_", protected_namespaces=())
 
-    model_dir: Path = Field(DEFAULT_MODEL_DIR, description="folder with detector.pt and classifier.pt")
+    model_dir: Path = Field(DEFAULT_MODEL_DIR, description="folder with detector.pt and classifier.pt, and the "
+                            "openvino/ folder `python -m models.export` writes from them")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload")
     max_pixels: int = Field(40_000_000, gt=0, description="largest accepted width x height")
@@ -27,13 +28,15 @@ class Settings(BaseSettings):
                                 "weights' own (why this default: BENCHMARKS.md)")
     detector_score_floor: float = Field(SCORE_FLOOR, ge=0, le=1, description="detections under this score are dropped before "
                                         "NMS (a min_confidence below it acts as it)")
-    backend: Literal["auto", "torch", "openvino", "onnxruntime"] = Field(
-        "auto", description="what runs the networks: torch, or on a CPU OpenVINO or ONNX Runtime (pip install '.[cpu]'); "
-        "auto = the fastest installed for the device (BENCHMARKS.md, \"CPU runtimes\")")
+    backend: Literal["auto", "torch", "openvino", "onnxruntime", "openvino-ir"] = Field(
+        "auto", description="what runs the networks: torch, or on a CPU OpenVINO or ONNX Runtime; openvino-ir runs the exported "
+        "openvino/ folder without torch; auto = the fastest installed for the device, openvino-ir where torch is missing "
+        "(BENCHMARKS.md, \"CPU runtimes\")")
     precision: Literal["fp32", "fp16", "bf16"] = Field(
         "fp32", description="fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU); "
         "bf16 is OpenVINO's inference precision on a CPU with bf16 units")
-    torch_threads: int = Field(0, ge=0, description="torch threads per process; 0 = the CPUs this process may use")
+    torch_threads: int = Field(0, ge=0, description="threads running the networks (torch or OpenVINO) per process; "
+                               "0 = the CPUs this process may use")
     cpu_threads: int = Field(0, ge=0, description="threads decoding and drawing images; 0 = the CPUs this process may use")
     batch_max_size: int = Field(0, ge=0, description="most images in one model batch; 0 = 16 on CUDA, 1 on CPU "
                                 "(where a padded batch is slower than the images one by one)")
@@ -51,14 +54,16 @@ class Settings(BaseSettings):
 
     def resolved_device(self) -> str:
         if self.device == "auto":
-            import torch  # only here: the settings load in processes that never run a model
-
+            try:
+                import torch  # only here: the settings load in processes that never run a model, or have no torch
+            except ImportError:
+                return "cpu"
             return "cuda:0" if torch.cuda.is_available() else "cpu"
         return self.device
 
     def resolved_backend(self, device: str) -> str:
-        """The backend for `device`; raises models.runtime.BackendError, saying what to change, if it cannot run here."""
-        from models.runtime import resolve_backend
+        """The backend for `device`; raises models.backends.BackendError, saying what to change, if it cannot run here."""
+        from models.backends import resolve_backend
 
         return resolve_backend(self.backend, device.split(":")[0], self.precision)
 

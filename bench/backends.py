@@ -25,14 +25,15 @@ from app.imaging import decode_image
 from bench import load, machine
 from bench.__main__ import FIXTURE, ints, uploads
 from bench.report import save
-from models.pipeline import MaskPipeline, to_rgb
-from models.runtime import BACKENDS, installed
+from models.backends import BACKENDS, NEEDS, installed
+from models.face_pipeline import FacePipeline, open_pipeline, to_rgb
 
 FACES = 16
 
 
 def runtime_versions() -> str:
-    return ", ".join(f"{name} {importlib.metadata.version(name)}" for name in BACKENDS if installed(name))
+    packages = {package for backend in BACKENDS if installed(backend) for package in NEEDS[backend] if package != "onnx"}
+    return ", ".join(f"{name} {importlib.metadata.version(name)}" for name in sorted(packages))
 
 
 def parse_backend(text: str) -> tuple[str, str]:
@@ -46,7 +47,7 @@ def time_ms(fn, *args) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def model_round(pipeline: MaskPipeline, images: list[np.ndarray], times: dict[str, list[float]]) -> None:
+def model_round(pipeline: FacePipeline, images: list[np.ndarray], times: dict[str, list[float]]) -> None:
     """One pass over `images`, each stage timed per image."""
     for rgb in images:
         times["detect"].append(time_ms(pipeline.detect, rgb))
@@ -57,7 +58,7 @@ def model_round(pipeline: MaskPipeline, images: list[np.ndarray], times: dict[st
 
 
 def model_only(backends: list[str], images: list[np.ndarray], rounds: int) -> dict:
-    pipelines = {b: MaskPipeline(backend=parse_backend(b)[0], precision=parse_backend(b)[1]) for b in backends}
+    pipelines = {b: open_pipeline(parse_backend(b)[0], precision=parse_backend(b)[1]) for b in backends}
     times = {b: {"detect": [], f"classify_{FACES}_faces": [], "detect_classify": []} for b in backends}
     for pipeline in pipelines.values():
         model_round(pipeline, images[:5], {k: [] for k in times[backends[0]]})  # warm-up

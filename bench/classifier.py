@@ -10,12 +10,13 @@ import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
-from models.runtime import BACKENDS
+from models.backends import BACKENDS
+from models.face_pipeline import DEFAULT_CLASSIFIER, open_pipeline
 from training.voc import read_voc
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "voc")
@@ -23,14 +24,14 @@ FIXTURE = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "vo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
+    parser.add_argument("--weights", default=str(DEFAULT_CLASSIFIER), help="classifier weights; the detector and export beside them")
     parser.add_argument("--faces", type=int, default=16)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto", help="what runs the network (default: the service's)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    classifier = MaskClassifier(args.weights, "cpu", backend=args.backend)
+    pipeline = open_pipeline(args.backend, "cpu", model_dir=Path(args.weights).parent, threads=args.threads)
+    classifier = pipeline.classifier
     voc = read_voc(FIXTURE)[0]
     image = voc.load_rgb()
     boxes = np.resize(voc.boxes, (args.faces, 4))
@@ -41,8 +42,8 @@ def main() -> None:
         start = time.perf_counter()
         classifier.predict_boxes(image, boxes)
         times.append((time.perf_counter() - start) * 1000)
-    print(json.dumps({"classifier": classifier.name, "backend": classifier.backend, "faces": args.faces, "threads": args.threads,
-                      "flip_tta": classifier.spec.flip_tta, "input_size": classifier.spec.input_size,
+    print(json.dumps({"classifier": classifier.name, "backend": pipeline.info["backend"], "faces": args.faces, "threads": args.threads,
+                      "input_size": classifier.crops(image, boxes[:1]).shape[1],
                       "median_ms": round(statistics.median(times), 2), "p90_ms": round(sorted(times)[int(0.9 * len(times))], 2),
                       "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}, indent=1))
 

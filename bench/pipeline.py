@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from models.pipeline import MaskPipeline
-from models.runtime import BACKENDS
+from models.backends import BACKENDS
+from models.face_pipeline import open_pipeline
 from training.splits import SPLIT_FILES, load_split
 from training.voc import read_voc
 
@@ -32,8 +32,7 @@ def main() -> None:
     parser.add_argument("--data", default=FIXTURE, help="VOC folder whose images are used")
     parser.add_argument("--part", choices=("train", "val", "test"), help="only this part of the saved image split")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    pipeline = MaskPipeline(device=args.device, backend=args.backend)
+    pipeline = open_pipeline(args.backend, args.device, threads=args.threads)
     voc = read_voc(args.data)
     if args.part:
         wanted = set(load_split(SPLIT_FILES["image"])[args.part])
@@ -50,7 +49,7 @@ def main() -> None:
             torch.cuda.synchronize()
         times.append((time.perf_counter() - start) * 1000)
         faces.append(len(found))
-    print(json.dumps({"detector": pipeline.detector_name, "classifier": pipeline.classifier.name, "device": args.device, "backend": pipeline.backend,
+    print(json.dumps({**pipeline.info, "device": args.device,
                       "threads": args.threads, "images": len(images), "median_pixels": int(statistics.median(im.shape[0] * im.shape[1] for im in images)),
                       "mean_faces": round(statistics.mean(faces), 1), "median_ms": round(statistics.median(times), 1),
                       "p90_ms": round(sorted(times)[int(0.9 * len(times))], 1), "cpu": platform.processor() or platform.machine(),

@@ -6,9 +6,11 @@
 # Minutes and many GB of disk: not part of `make test`. Needs a Docker engine (../shared/tools/local-docker.sh
 # starts one on a build machine; there containers use --network host, so the port is given with PORT).
 #   bash deploy/check_container.sh [IMAGE_TAG]        # PORT=8000 IN_FLIGHT=8 to change the defaults
+#   DOCKERFILE=Dockerfile.cpu bash deploy/check_container.sh maskwatch-cpu:check     # the torch-free CPU image
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tag=${1:-maskwatch:check}
+dockerfile=${DOCKERFILE:-Dockerfile}
 port=${PORT:-8000}
 in_flight=${IN_FLIGHT:-8}
 name=maskwatch-check
@@ -21,10 +23,10 @@ fail() { echo "FAIL: $*" >&2; docker logs --tail 30 "$name" >&2 2>/dev/null || t
 now() { date +%s.%N; }
 
 start=$(now)
-docker build --network host -t "$tag" . >"$work/build.log" 2>&1 || { tail -30 "$work/build.log" >&2; fail "docker build"; }
+docker build --network host -f "$dockerfile" -t "$tag" . >"$work/build.log" 2>&1 || { tail -30 "$work/build.log" >&2; fail "docker build"; }
 build_s=$(printf %.0f "$(echo "$(now) - $start" | bc)")
 size_mb=$(( $(docker image inspect -f '{{.Size}}' "$tag") / 1000000 ))
-echo "built $tag in ${build_s} s; image size ${size_mb} MB"
+echo "built $tag from $dockerfile in ${build_s} s; image size ${size_mb} MB"
 
 run_container() {
   docker run -d --name "$name" --network host --read-only --tmpfs /tmp --cap-drop ALL \

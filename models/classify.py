@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from models.annotate import annotate
-from models.pipeline import MIN_CONFIDENCE, MaskPipeline, to_rgb
-from models.runtime import BACKENDS, BackendError
+from models.backends import BACKENDS, BackendError
+from models.face_pipeline import MIN_CONFIDENCE, open_pipeline, to_rgb
 
 
 def main() -> int:
@@ -40,7 +40,7 @@ def main() -> int:
         print(f"error: --boxes must be a JSON list of [x1, y1, x2, y2]: {err}", file=sys.stderr)
         return 2
     try:
-        pipeline = MaskPipeline(backend=args.backend)
+        pipeline = open_pipeline(args.backend)
     except BackendError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,9 +1,13 @@
 """Cut face crops out of an image: the one preprocessing used by training, evaluation and the service."""
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
 
 from models.labels import IMAGENET_MEAN, IMAGENET_STD
+
+if TYPE_CHECKING:
+    import torch
 
 
 def expand_box(box: np.ndarray, margin: float, width: int, height: int) -> np.ndarray:
@@ -29,8 +33,16 @@ def crop_faces(image_rgb: np.ndarray, boxes: np.ndarray, size: int, margin: floa
     return crops
 
 
-def to_tensor(crops: np.ndarray | torch.Tensor) -> torch.Tensor:
+def normalise(crops: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, 3) RGB crops -> float32 (N, 3, H, W) normalised with ImageNet mean/std, in numpy."""
+    x = crops.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+    return (x - np.float32(IMAGENET_MEAN).reshape(1, 3, 1, 1)) / np.float32(IMAGENET_STD).reshape(1, 3, 1, 1)
+
+
+def to_tensor(crops: "np.ndarray | torch.Tensor") -> "torch.Tensor":
     """uint8 (N, H, W, 3) RGB crops -> float (N, 3, H, W) normalised with ImageNet mean/std, on the crops' device."""
+    import torch  # here, not above: the torch-free pipeline (models/ir_pipeline.py) crops with this module
+
     if isinstance(crops, np.ndarray):
         crops = torch.from_numpy(np.ascontiguousarray(crops))
     x = crops.permute(0, 3, 1, 2).float().div_(255.0)

@@ -5,11 +5,11 @@ import numpy as np
 import torch
 from torch.fx.experimental.optimization import fuse
 
+from models.backends import effective_precision, resolve_backend
 from models.checkpoint import ClassifierSpec, load_checkpoint, sha256_of
 from models.crops import crop_faces, to_tensor
-from models.runtime import compile_network, effective_precision, resolve_backend
-
-DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "classifier.pt"
+from models.face_pipeline import DEFAULT_CLASSIFIER as DEFAULT_WEIGHTS
+from models.runtime import compile_network
 
 
 def bucket(count: int) -> int:
@@ -23,7 +23,7 @@ class MaskClassifier:
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, device: str | torch.device = "cpu", precision: str = "fp32",
                  backend: str = "torch"):
         """`precision` fp16 runs in half precision on CUDA (fp32 elsewhere), bf16 with OpenVINO; `backend` as
-        `models.runtime.resolve_backend` takes it (a backend that cannot run here raises BackendError)."""
+        `models.backends.resolve_backend` takes it (a backend that cannot run here raises BackendError)."""
         self.device = torch.device(device)
         self.half = precision == "fp16" and self.device.type == "cuda"  # fp16 weights; CUDA only
         self.backend = resolve_backend(backend, self.device.type, precision)

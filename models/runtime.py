@@ -5,7 +5,6 @@ The shipped .pt files stay the one source of weights: at load, each network is e
 resizing, anchors, box decoding and suppression stay in torch, so every backend gives the same faces up to
 float rounding (tests/test_runtime.py). Speed and accuracy per backend: BENCHMARKS.md, "CPU runtimes".
 """
-import importlib.util
 import io
 import warnings
 from functools import partial
@@ -15,47 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-BACKENDS = ("torch", "openvino", "onnxruntime")
-# The runtimes `auto` may pick on a CPU, fastest first: ONNX Runtime is not one, slower than torch on the
-# 2-core EPYC (BENCHMARKS.md, "CPU runtimes"); it stays for hosts where it measures faster.
-FASTEST_FIRST = ("openvino",)
-# What each runtime needs, as pinned in pyproject.toml: onnx for the export (torch.onnx), then the runtime.
-PACKAGES = {"openvino": "openvino==2026.4.1 onnx==1.23.2", "onnxruntime": "onnxruntime==1.32.0 onnx==1.23.2"}
-PRECISIONS = {"torch": ("fp32", "fp16"), "openvino": ("fp32", "bf16"), "onnxruntime": ("fp32",)}
-
-
-class BackendError(RuntimeError):
-    """A backend that cannot run here: not installed, not for this device, or a network it cannot load."""
-
-
-def installed(backend: str) -> bool:
-    return backend == "torch" or all(importlib.util.find_spec(package) is not None for package in (backend, "onnx"))
-
-
-def effective_precision(precision: str, device: str) -> str:
-    """The precision the networks run at on `device` (a device type): fp16 is for CUDA, and means fp32 elsewhere."""
-    return "fp32" if precision == "fp16" and device != "cuda" else precision
-
-
-def resolve_backend(backend: str, device: str, precision: str = "fp32") -> str:
-    """The backend to run on `device` (a device type): `auto` is the fastest installed one on a CPU, torch on CUDA.
-
-    Raises BackendError, saying what to change, for an unknown or missing backend, a runtime on CUDA, or a
-    precision the backend does not run."""
-    on_cpu = device == "cpu"
-    precision = effective_precision(precision, device)
-    if backend == "auto":
-        runtimes = [b for b in FASTEST_FIRST if installed(b) and precision in PRECISIONS[b]] if on_cpu else []
-        backend = (runtimes or ["torch"])[0]
-    if backend not in BACKENDS:
-        raise BackendError(f"unknown backend {backend!r}: choose one of auto, {', '.join(BACKENDS)}")
-    if backend != "torch" and not on_cpu:
-        raise BackendError(f"backend {backend} runs on the CPU only; on {device} use backend torch")
-    if not installed(backend):
-        raise BackendError(f"backend {backend} is not installed: pip install {PACKAGES[backend]} (or choose another backend)")
-    if precision not in PRECISIONS[backend]:
-        raise BackendError(f"precision {precision} is not one backend {backend} runs: choose one of {', '.join(PRECISIONS[backend])}")
-    return backend
+from models.backends import BackendError
 
 
 def compiler(backend: str, precision: str = "fp32", threads: int = 0) -> Callable[[nn.Module, torch.Tensor, list[str]], Callable]:
@@ -78,6 +37,8 @@ def compile_network(module: nn.Module, example: torch.Tensor, outputs: list[str]
                     precision: str = "fp32") -> Callable[[torch.Tensor], tuple[torch.Tensor, ...]]:
     """`module` run by `backend` on the CPU with `threads` threads: a function of a float tensor returning `outputs`
     as float tensors. A network the runtime cannot load raises BackendError."""
+    if backend not in ("openvino", "onnxruntime"):
+        raise BackendError(f"backend {backend} does not run networks exported at load: models.face_pipeline.open_pipeline picks its pipeline")
     model = onnx_bytes(module, example, outputs)
     try:
         run = _openvino(model, threads, precision) if backend == "openvino" else _onnxruntime(model, threads)

@@ -1,6 +1,6 @@
 """Do the CPU runtimes find the faces torch finds? Face by face, at the service's settings, on a part of the split.
 
-    python -m research.backend_agreement --part test --backends openvino onnxruntime openvino:bf16 --out runs/agreement.json
+    python -m research.backend_agreement --part test --backends openvino onnxruntime openvino:bf16 openvino-ir --out runs/agreement.json
 
 Per backend: images whose faces match torch's one to one (same count, same labels, every box within 0.5 px),
 the largest box difference, label disagreements, and faces found by one side only. Accuracy (mAP, face AP)
@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from bench.backends import parse_backend
+from models.face_pipeline import open_pipeline
 from models.pipeline import MaskPipeline
 from training.data import add_data_args, load_data
 from training.evaluate import select_part
@@ -42,7 +43,7 @@ def main() -> None:
     torch.set_num_threads(1)
     images = select_part(load_data(parser, args), args.part)
     reference = MaskPipeline()
-    pipelines = {b: MaskPipeline(backend=parse_backend(b)[0], precision=parse_backend(b)[1]) for b in args.backends}
+    pipelines = {b: open_pipeline(parse_backend(b)[0], precision=parse_backend(b)[1], threads=1) for b in args.backends}
     rows, faces = {b: [] for b in args.backends}, 0
     for im in tqdm(images, desc="images"):
         rgb = im.load_rgb()

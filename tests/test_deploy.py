@@ -15,6 +15,7 @@ from tests.conftest import ROOT, VOC_DIR, free_port
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
+CPU_DOCKERFILE = (ROOT / "Dockerfile.cpu").read_text()
 
 
 def test_gpu_service_reserves_an_nvidia_gpu_and_mounts_weights_read_only():
@@ -48,6 +49,16 @@ def test_dockerfile_pins_torch_runs_as_non_root_with_a_healthcheck():
     pins = [d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"] if d.startswith("torch")]
     assert all(pin in DOCKERFILE for pin in pins) and len(pins) == 2
     assert "\nUSER maskwatch" in DOCKERFILE and "HEALTHCHECK" in DOCKERFILE and "/healthz" in DOCKERFILE
+
+
+def test_the_cpu_image_installs_no_torch_and_runs_the_export():
+    cpu = COMPOSE["services"]["maskwatch-cpu"]
+    assert cpu["build"]["dockerfile"] == "Dockerfile.cpu" and "./models/weights:/models:ro" in cpu["volumes"]
+    assert "torch==" not in CPU_DOCKERFILE and "startswith(('torch', 'onnx'))" in CPU_DOCKERFILE
+    assert "pip install --no-deps ." in CPU_DOCKERFILE and "\nUSER maskwatch" in CPU_DOCKERFILE and "/healthz" in CPU_DOCKERFILE
+    assert (ROOT / "models" / "weights" / "openvino" / "export.json").is_file()  # what /models/openvino holds in the container
+    packaged = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["models"]
+    assert "weights/openvino/*" in packaged
 
 
 def test_the_build_context_lets_in_every_packaged_folder():

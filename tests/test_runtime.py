@@ -7,12 +7,13 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from models import runtime
+from models import backends, runtime
+from models.backends import BackendError, resolve_backend
 from models.pipeline import Job, MaskPipeline
-from models.runtime import BackendError, compile_network, resolve_backend
+from models.runtime import compile_network
 from tests.conftest import wait_ready
 
-RUNTIMES = [pytest.param(b, marks=pytest.mark.skipif(not runtime.installed(b), reason=f"{b} is not installed"))
+RUNTIMES = [pytest.param(b, marks=pytest.mark.skipif(not backends.installed(b), reason=f"{b} is not installed"))
             for b in ("openvino", "onnxruntime")]
 
 
@@ -37,9 +38,9 @@ def test_a_runtime_finds_the_faces_torch_finds(backend, voc_images, torch_faces)
 
 def test_auto_picks_openvino_on_a_cpu_and_torch_on_cuda(monkeypatch):
     assert resolve_backend("auto", "cuda") == "torch"
-    monkeypatch.setattr(runtime, "installed", lambda b: True)
+    monkeypatch.setattr(backends, "installed", lambda b: True)
     assert resolve_backend("auto", "cpu") == "openvino" and resolve_backend("auto", "cpu", "bf16") == "openvino"
-    monkeypatch.setattr(runtime, "installed", lambda b: b in ("torch", "onnxruntime"))
+    monkeypatch.setattr(backends, "installed", lambda b: b in ("torch", "onnxruntime"))
     assert resolve_backend("auto", "cpu") == "torch"  # ONNX Runtime measured slower than torch here
     with pytest.raises(BackendError, match="precision bf16"):
         resolve_backend("auto", "cpu", "bf16")
@@ -57,7 +58,7 @@ def test_a_backend_that_cannot_run_says_why(backend, device, precision, message)
 
 
 def test_a_missing_runtime_stops_the_service_at_start(monkeypatch):
-    monkeypatch.setattr(runtime, "installed", lambda b: b == "torch")
+    monkeypatch.setattr(backends, "installed", lambda b: b == "torch")
     with pytest.raises(BackendError, match="pip install openvino==2026.4.1 onnx"):
         create_app(Settings(backend="openvino", device="cpu"))
     assert resolve_backend("auto", "cpu") == "torch"

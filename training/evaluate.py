@@ -25,10 +25,11 @@ import cv2
 import numpy as np
 
 from models.annotate import annotate
+from models.backends import BACKENDS, BackendError, resolve_backend
+from models.face_pipeline import FacePipeline, open_pipeline
 from models.labels import CLASSES, COLORS_BGR
 from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, MIN_CONFIDENCE, SCORE_FLOOR, Face, MaskPipeline
-from models.runtime import BACKENDS, BackendError, resolve_backend
 from training.data import add_data_args, load_data
 from training.detection_metrics import class_ap50, evaluate_detections, face_ap50, ignored, pr_curve
 from training.metrics import per_dataset, summarize
@@ -66,7 +67,7 @@ def pipeline_predictions(detections: list[tuple], classifier: MaskClassifier, im
     return out
 
 
-def batched_detections(pipeline: MaskPipeline, images: list[VOCImage], batch: int) -> list[tuple]:
+def batched_detections(pipeline: FacePipeline, images: list[VOCImage], batch: int) -> list[tuple]:
     """`pipeline.detect` of each image, `batch` images at a time (padded together, as in the service's micro-batches)."""
     found = []
     for start in range(0, len(images), batch):
@@ -165,13 +166,19 @@ def main() -> int:
     report = {"classifier": None, "data": args.data, "part": args.part, "images": len(images), "device": args.device,
               "backend": backend, "precision": args.precision, "batch": args.batch, "scale": args.scale, "score_floor": args.score_floor}
     if not args.pipeline:
+        if backend == "openvino-ir":
+            parser.error("--backend openvino-ir runs the whole --pipeline only")
         classifier = MaskClassifier(args.weights, args.device, args.precision, backend)
         report["classifier"] = classifier.name
         print(json.dumps({**report, **evaluate_classifier(classifier, images)}, indent=1))
         return 0
-    pipeline = MaskPipeline(args.detector_weights, args.weights, args.device, precision=args.precision, scale=args.scale,
-                            score_floor=args.score_floor, backend=backend)
-    report["classifier"], report["detector"] = pipeline.classifier.name, pipeline.detector_name
+    if backend == "openvino-ir":  # the folder `python -m models.export` wrote beside the detector's weights
+        pipeline = open_pipeline(backend, precision=args.precision, model_dir=Path(args.detector_weights).parent, scale=args.scale,
+                                 score_floor=args.score_floor)
+    else:
+        pipeline = MaskPipeline(args.detector_weights, args.weights, args.device, precision=args.precision, scale=args.scale,
+                                score_floor=args.score_floor, backend=backend)
+    report["classifier"], report["detector"] = pipeline.info["classifier"], pipeline.info["detector"]
     preds = pipeline_predictions(batched_detections(pipeline, images, args.batch), pipeline.classifier, images)
     report.update(detection_report(images, drop_ignored(images, preds, load_ignore(args.ignore))), ignore=args.ignore)
     out = Path(args.out)

@@ -1,0 +1,141 @@
+"""The torch-free pipeline (models/ir_pipeline.py) on the committed export: the faces torch finds, and a service
+that starts without torch."""
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from models import backends
+from models.backends import BackendError, resolve_backend
+from models.export import export
+from models.face_pipeline import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, Job, open_pipeline
+from models.ir_pipeline import IRPipeline, read_export, sha256
+from models.pipeline import MaskPipeline
+from tests.conftest import ROOT, VOC_DIR
+
+pytestmark = pytest.mark.skipif(not backends.installed("openvino-ir"), reason="openvino is not installed")
+
+
+@pytest.fixture(scope="module")
+def ir() -> IRPipeline:
+    return IRPipeline()
+
+
+@pytest.fixture(scope="module")
+def torch_pipeline() -> MaskPipeline:
+    return MaskPipeline()
+
+
+def assert_same_faces(found: list, expected: list) -> None:
+    assert [f.label for f in found] == [f.label for f in expected]
+    assert np.abs(np.array([f.box for f in found]) - np.array([f.box for f in expected])).max(initial=0) <= 0.5
+    assert np.allclose([f.confidence for f in found], [f.confidence for f in expected], atol=1e-3)
+    assert np.allclose([f.detection_score for f in found], [f.detection_score for f in expected], atol=1e-3)
+
+
+def test_the_committed_export_is_of_the_committed_weights():
+    config = read_export(DEFAULT_EXPORT)
+    assert config["detector"]["sha256"] == sha256(DEFAULT_DETECTOR)
+    assert config["classifier"]["sha256"] == sha256(DEFAULT_CLASSIFIER)
+
+
+def test_it_finds_the_faces_torch_finds(ir, torch_pipeline, voc_images):
+    small = voc_images[0].load_rgb()
+    large = cv2.resize(small, None, fx=3, fy=3)  # read by shrinking, where the fixtures are read by enlarging
+    images = [im.load_rgb() for im in voc_images] + [large]
+    assert len({im.shape[:2] for im in images}) > 2
+    for rgb in images:
+        expected = torch_pipeline(rgb)
+        assert expected
+        assert_same_faces(ir(rgb), expected)
+    assert ir.info == {**torch_pipeline.info, "backend": "openvino-ir"}
+
+
+def test_it_classifies_given_boxes_and_batches(ir, torch_pipeline, voc_images):
+    boxes = np.array([[10, 10, 60, 70], [100.5, 40.2, 130.7, 80.1]])
+    jobs = [Job(im.load_rgb()) for im in voc_images] + [Job(voc_images[0].load_rgb(), boxes)]
+    for found, job in zip(ir.run(jobs)[0], jobs):  # images detected one by one: torch's padded batches differ at borders
+        assert_same_faces(found, torch_pipeline.run([job])[0][0])
+
+
+def test_its_scale_and_floor_are_the_torch_pipelines(voc_images):
+    rgb = voc_images[1].load_rgb()
+    options = {"scale": 384, "score_floor": 0.3, "min_confidence": 0.35, "max_faces": 2}
+    assert_same_faces(IRPipeline(**options)(rgb), MaskPipeline(**options)(rgb))
+
+
+def test_an_export_of_other_weights_refuses_to_start(tmp_path):
+    shutil.copytree(DEFAULT_EXPORT, tmp_path / "openvino")
+    shutil.copy(DEFAULT_CLASSIFIER, tmp_path / "detector.pt")
+    with pytest.raises(BackendError, match="exported from another detector"):
+        IRPipeline(tmp_path / "openvino")
+
+
+def test_a_missing_export_says_how_to_make_one(tmp_path):
+    with pytest.raises(BackendError, match="python -m models.export"):
+        IRPipeline(tmp_path / "openvino")
+    (tmp_path / "openvino").mkdir()
+    (tmp_path / "openvino" / "export.json").write_text(json.dumps({"format": "maskwatch-openvino/1"}))
+    with pytest.raises(BackendError, match="not a whole MaskWatch export"):
+        IRPipeline(tmp_path / "openvino")
+    shutil.copy(DEFAULT_EXPORT / "export.json", tmp_path / "openvino")  # networks missing
+    with pytest.raises(BackendError, match="could not load"):
+        IRPipeline(tmp_path / "openvino")
+
+
+def test_an_export_loads_and_finds_the_same_faces(tmp_path, ir, voc_images):
+    export(DEFAULT_DETECTOR, DEFAULT_CLASSIFIER, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["classifier.bin", "classifier.xml", "detector.bin", "detector.xml", "export.json"])
+    rgb = voc_images[2].load_rgb()
+    assert_same_faces(IRPipeline(tmp_path)(rgb), ir(rgb))
+
+
+def test_auto_is_openvino_ir_where_torch_is_missing(monkeypatch):
+    monkeypatch.setattr(backends, "installed", lambda b: "torch" not in backends.NEEDS[b])
+    assert resolve_backend("auto", "cpu") == "openvino-ir"
+    with pytest.raises(BackendError, match="pip install torch==2.14.1"):
+        resolve_backend("torch", "cpu")
+    with pytest.raises(BackendError, match="CPU only"):
+        resolve_backend("openvino-ir", "cuda")
+
+
+def test_auto_runs_the_export_when_it_is_of_the_weights_and_says_why_not(tmp_path, caplog):
+    assert open_pipeline().info["backend"] == "openvino-ir"
+    for name in ("detector.pt", "classifier.pt"):
+        shutil.copy(DEFAULT_EXPORT.parent / name, tmp_path)
+    assert open_pipeline(model_dir=tmp_path).info["backend"] == "openvino"
+    assert "holds no exported networks" in caplog.text
+    assert open_pipeline("torch").info["backend"] == "torch"
+
+
+def test_the_torch_pipeline_refuses_the_ir_backend():
+    with pytest.raises(BackendError, match="open_pipeline"):
+        MaskPipeline(backend="openvino-ir")
+
+
+SERVICE_WITHOUT_TORCH = f"""
+import sys, time
+sys.modules["torch"] = sys.modules["torchvision"] = None  # import torch now fails, as where it is not installed
+from fastapi.testclient import TestClient
+from app.main import create_app
+from app.settings import Settings
+with TestClient(create_app(Settings(log_level="error"))) as client:
+    for _ in range(300):
+        if client.get("/readyz").status_code == 200:
+            break
+        time.sleep(0.05)
+    with open("{VOC_DIR / 'images' / 'maksssksksss145.png'}", "rb") as f:
+        answer = client.post("/v1/classify", files={{"image": f}}).json()
+print(answer["model"]["backend"], len(answer["faces"]), answer["faces"][0]["label"])
+"""
+
+
+def test_the_service_runs_without_torch(torch_pipeline, voc_images):
+    result = subprocess.run([sys.executable, "-c", SERVICE_WITHOUT_TORCH], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = torch_pipeline(next(im for im in voc_images if im.image_path.stem == "maksssksksss145").load_rgb())
+    assert result.stdout.split() == ["openvino-ir", str(len(expected)), expected[0].label]
