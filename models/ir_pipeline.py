@@ -69,9 +69,7 @@ class IRDetector:
 
     def resize(self, rgb: np.ndarray) -> np.ndarray:
         """Normalised, resized as torchvision's transform resizes (bilinear, no antialiasing), padded to 32."""
-        height, width = rgb.shape[:2]
-        scale = min(self.min_size / min(height, width), self.max_size / max(height, width))
-        size = (int(np.floor(width * scale)), int(np.floor(height * scale)))
+        size = self.resized_size(rgb.shape[:2])[::-1]
         image = cv2.resize((rgb.astype(np.float32) - self.mean) / self.std, size, interpolation=cv2.INTER_LINEAR)
         padded = np.zeros((1, 3, -(-size[1] // 32) * 32, -(-size[0] // 32) * 32), np.float32)
         padded[0, :, :size[1], :size[0]] = image.transpose(2, 0, 1)
@@ -86,7 +84,7 @@ class IRDetector:
             rows, cols = -(-height // stride), -(-width // stride)
             level = slice(start, start + rows * cols)
             start += rows * cols
-            candidates.append(self.level_candidates(logits[level], regression[level], ctrness[level], rows, cols,
+            candidates.append(self.level_candidates(logits[level], regression[level], ctrness[level], cols,
                                                     (height // rows, width // cols), stride))
         boxes, scores = (np.concatenate(parts) for parts in zip(*candidates))
         resized = self.resized_size(rgb.shape[:2])
@@ -98,21 +96,22 @@ class IRDetector:
         return boxes[keep] * np.float32([ratio[0], ratio[1], ratio[0], ratio[1]]), scores[keep]
 
     def resized_size(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """(height, width) an image of `shape` is resized to: torchvision's scale, its output size rounded down."""
         height, width = shape
         scale = min(self.min_size / min(height, width), self.max_size / max(height, width))
         return int(np.floor(height * scale)), int(np.floor(width * scale))
 
-    def level_candidates(self, logits: np.ndarray, regression: np.ndarray, ctrness: np.ndarray, rows: int, cols: int,
+    def level_candidates(self, logits: np.ndarray, regression: np.ndarray, ctrness: np.ndarray, cols: int,
                          step: tuple[int, int], stride: int) -> tuple[np.ndarray, np.ndarray]:
-        """One level's best `topk_candidates` locations: boxes decoded from their anchors (torchvision's
-        BoxLinearCoder, sizes normalised by the anchor's), and scores sqrt(class probability x centredness)."""
+        """One level's best `topk_candidates` locations (row-major, `cols` per row, anchors `step` (y, x) pixels
+        apart as torchvision's AnchorGenerator spaces them): boxes decoded from their anchors (BoxLinearCoder,
+        sizes normalised by the anchor's), and scores sqrt(class probability x centredness)."""
         scores = np.sqrt(sigmoid(logits).max(1) * sigmoid(ctrness[:, 0]))
         top = min(len(scores), self.config["topk_candidates"])
         idx = np.argsort(-scores, kind="stable")[:top]
         ys, xs = np.divmod(idx, cols)
-        half = np.float32(np.round(stride / 2))  # the anchor generator's rounded base anchor
+        size = 2 * np.float32(np.round(stride / 2))  # the anchor generator's base anchor, rounded
         centre_x, centre_y = xs.astype(np.float32) * step[1], ys.astype(np.float32) * step[0]
-        size = 2 * half
         codes = regression[idx] * size
         boxes = np.stack([centre_x - codes[:, 0], centre_y - codes[:, 1], centre_x + codes[:, 2], centre_y + codes[:, 3]], 1)
         return boxes, scores[idx]

@@ -68,6 +68,13 @@ def test_its_scale_and_floor_are_the_torch_pipelines(voc_images):
     assert_same_faces(IRPipeline(**options)(rgb), MaskPipeline(**options)(rgb))
 
 
+def test_bf16_runs_where_openvino_runs_it(voc_images):
+    pipeline = IRPipeline(precision="bf16")
+    assert pipeline.info["precision"] == "bf16" and pipeline(voc_images[0].load_rgb())
+    with pytest.raises(BackendError, match="precision fp64"):
+        IRPipeline(precision="fp64")
+
+
 def test_an_export_of_other_weights_refuses_to_start(tmp_path):
     shutil.copytree(DEFAULT_EXPORT, tmp_path / "openvino")
     shutil.copy(DEFAULT_CLASSIFIER, tmp_path / "detector.pt")
