@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from models.backends import BackendError, resolve_backend
+
 WEIGHTS = Path(__file__).parent / "weights"
 DEFAULT_DETECTOR = WEIGHTS / "detector.pt"
 DEFAULT_CLASSIFIER = WEIGHTS / "classifier.pt"
@@ -169,12 +171,10 @@ def open_pipeline(backend: str = "auto", device: str = "cpu", precision: str = "
     Where `auto` resolves to openvino, openvino-ir runs instead when that export is of these weights: the same faces,
     faster (BENCHMARKS.md, "CPU runtimes"). `threads` run the networks (0: the CPUs this process may use); `options`
     go to the pipeline (min_confidence, max_faces, scale, score_floor). Raises BackendError for a backend that cannot run here."""
-    from models.backends import BackendError, resolve_backend
-
     model_dir, threads = Path(model_dir), threads or len(os.sched_getaffinity(0))
     chosen = resolve_backend(backend, str(device).split(":")[0], precision)
     if backend == "auto" and chosen == "openvino":
-        from models.ir_pipeline import read_export
+        from models.ir_pipeline import read_export  # here: that module builds on this one
 
         try:
             read_export(model_dir / "openvino")
