@@ -30,8 +30,8 @@ class Settings(BaseSettings):
                                         "NMS (a min_confidence below it acts as it)")
     backend: Literal["auto", "torch", "openvino", "onnxruntime", "openvino-ir"] = Field(
         "auto", description="what runs the networks: torch, or on a CPU OpenVINO or ONNX Runtime; openvino-ir runs the exported "
-        "openvino/ folder without torch; auto = the fastest installed for the device, openvino-ir where torch is missing "
-        "(BENCHMARKS.md, \"CPU runtimes\")")
+        "openvino/ folder without torch; auto = on a CPU openvino-ir when model_dir/openvino is an export of its .pt files, "
+        "else the fastest installed; torch on CUDA (BENCHMARKS.md, \"CPU runtimes\")")
     precision: Literal["fp32", "fp16", "bf16"] = Field(
         "fp32", description="fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU); "
         "bf16 is OpenVINO's inference precision on a CPU with bf16 units")
