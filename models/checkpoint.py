@@ -3,7 +3,6 @@
 `write_weights` / `read_weights` are the format both share; the classifier's spec and loader live here, the
 detector's in models/detector.py.
 """
-import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -68,12 +67,3 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     model = build_classifier(spec.arch, pretrained=False)
     model.load_state_dict(state)
     return model.to(device).eval(), spec
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file, as written in model cards and reported by the service."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -20,7 +20,8 @@ from torchvision.ops import boxes as box_ops
 from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from models.checkpoint import read_weights, sha256_of, write_weights
+from models.checkpoint import read_weights, write_weights
+from models.face_pipeline import sha256_of
 from models.retinaface_body import RetinaFaceFeatures
 
 FORMAT = "maskwatch-detector/1"

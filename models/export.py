@@ -16,9 +16,9 @@ from pathlib import Path
 import openvino
 import torch
 
-from models.checkpoint import load_checkpoint, sha256_of
+from models.checkpoint import load_checkpoint
 from models.detector import DetectorNetwork, load_detector
-from models.face_pipeline import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT
+from models.face_pipeline import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, sha256_of
 from models.runtime import onnx_bytes
 
 FORMAT = "maskwatch-openvino/1"

@@ -4,6 +4,7 @@ which turns a detector's boxes and a classifier's probabilities into faces.
 `models.pipeline.MaskPipeline` (torch, optionally with a CPU runtime for the networks) and
 `models.ir_pipeline.IRPipeline` (exported OpenVINO files, no torch) both build on it.
 """
+import hashlib
 import logging
 import os
 import time
@@ -28,6 +29,12 @@ DETECTOR_SCALE = 528  # short side the detector reads at; 0 = the weights' own (
 SCORE_FLOOR = 0.1  # detections under it are dropped before NMS, which makes NMS shorter (BENCHMARKS.md)
 
 log = logging.getLogger("maskwatch")
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file, as written in model cards and reported by the service."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def long_side(short_side: int) -> int:
@@ -173,18 +180,15 @@ def open_pipeline(backend: str = "auto", device: str = "cpu", precision: str = "
     go to the pipeline (min_confidence, max_faces, scale, score_floor). Raises BackendError for a backend that cannot run here."""
     model_dir, threads = Path(model_dir), threads or len(os.sched_getaffinity(0))
     chosen = resolve_backend(backend, str(device).split(":")[0], precision)
-    if backend == "auto" and chosen == "openvino":
-        from models.ir_pipeline import read_export  # here: that module builds on this one
+    if chosen == "openvino-ir" or (backend == "auto" and chosen == "openvino"):
+        from models.ir_pipeline import IRPipeline  # here: that module builds on this one
 
         try:
-            read_export(model_dir / "openvino")
-            chosen = "openvino-ir"
+            return IRPipeline(model_dir / "openvino", precision=precision, threads=threads, **options)
         except BackendError as err:
+            if chosen == "openvino-ir":
+                raise
             log.warning("backend auto runs openvino, not the faster openvino-ir: %s", err)
-    if chosen == "openvino-ir":
-        from models.ir_pipeline import IRPipeline
-
-        return IRPipeline(model_dir / "openvino", precision=precision, threads=threads, **options)
     import torch  # only here: where torch is missing, `auto` resolves to openvino-ir above
 
     from models.pipeline import MaskPipeline

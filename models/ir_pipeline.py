@@ -5,7 +5,6 @@ Pre- and post-processing follow torchvision's FCOS step by step (normalise, bili
 32, anchors, top-k per level, box decoding, clipping, suppression, rescaling), so it finds the faces the torch
 pipeline finds (tests/test_ir_pipeline.py; every test-part image: research/results/runtimes/).
 """
-import hashlib
 import json
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 
 from models.backends import BackendError, resolve_backend
 from models.crops import crop_faces, normalise
-from models.face_pipeline import DEFAULT_EXPORT, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, FacePipeline, long_side
+from models.face_pipeline import DEFAULT_EXPORT, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, FacePipeline, long_side, sha256_of
 
 FORMAT = "maskwatch-openvino/1"
 
@@ -42,14 +41,9 @@ def read_export(folder: Path) -> dict:
         raise BackendError(f"{path} is not a whole MaskWatch export of format {FORMAT}: run `python -m models.export --out {folder}`")
     for name in ("detector", "classifier"):
         weights = folder.parent / f"{name}.pt"
-        if weights.is_file() and sha256(weights) != config[name]["sha256"]:
+        if weights.is_file() and sha256_of(weights) != config[name]["sha256"]:
             raise BackendError(f"{folder} was exported from another {name} than {weights}: run `python -m models.export --out {folder}`")
     return config
-
-
-def sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -67,16 +61,17 @@ class IRDetector:
         self.std = np.float32(config["image_std"]) * np.float32(255)
         self.score_floor = SCORE_FLOOR
 
-    def resize(self, rgb: np.ndarray) -> np.ndarray:
-        """Normalised, resized as torchvision's transform resizes (bilinear, no antialiasing), padded to 32."""
-        size = self.resized_size(rgb.shape[:2])[::-1]
+    def resize(self, rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Normalised, resized to `size` (width, height) as torchvision's transform resizes (bilinear, no
+        antialiasing), padded to 32."""
         image = cv2.resize((rgb.astype(np.float32) - self.mean) / self.std, size, interpolation=cv2.INTER_LINEAR)
         padded = np.zeros((1, 3, -(-size[1] // 32) * 32, -(-size[0] // 32) * 32), np.float32)
         padded[0, :, :size[1], :size[0]] = image.transpose(2, 0, 1)
         return padded
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = self.resize(rgb)
+        resized = self.resized_size(rgb.shape[:2])
+        x = self.resize(rgb, resized[::-1])
         height, width = x.shape[2:]
         logits, regression, ctrness = (a[0] for a in self.network(x))
         candidates, start = [], 0
@@ -87,7 +82,6 @@ class IRDetector:
             candidates.append(self.level_candidates(logits[level], regression[level], ctrness[level], cols,
                                                     (height // rows, width // cols), stride))
         boxes, scores = (np.concatenate(parts) for parts in zip(*candidates))
-        resized = self.resized_size(rgb.shape[:2])
         boxes = np.minimum(np.maximum(boxes, 0), np.float32([resized[1], resized[0]] * 2))
         keep = cv2.dnn.NMSBoxes(np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).astype(np.float64),
                                 scores, self.score_floor, self.config["nms_thresh"])

@@ -12,8 +12,8 @@ import pytest
 from models import backends
 from models.backends import BackendError, resolve_backend
 from models.export import export
-from models.face_pipeline import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, Job, open_pipeline
-from models.ir_pipeline import IRPipeline, read_export, sha256
+from models.face_pipeline import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, Job, open_pipeline, sha256_of
+from models.ir_pipeline import IRPipeline, read_export
 from models.pipeline import MaskPipeline
 from tests.conftest import ROOT, VOC_DIR
 
@@ -39,8 +39,8 @@ def assert_same_faces(found: list, expected: list) -> None:
 
 def test_the_committed_export_is_of_the_committed_weights():
     config = read_export(DEFAULT_EXPORT)
-    assert config["detector"]["sha256"] == sha256(DEFAULT_DETECTOR)
-    assert config["classifier"]["sha256"] == sha256(DEFAULT_CLASSIFIER)
+    assert config["detector"]["sha256"] == sha256_of(DEFAULT_DETECTOR)
+    assert config["classifier"]["sha256"] == sha256_of(DEFAULT_CLASSIFIER)
 
 
 def test_it_finds_the_faces_torch_finds(ir, torch_pipeline, voc_images):
