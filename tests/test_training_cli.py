@@ -77,10 +77,12 @@ def test_train_detector_starts_from_a_face_detectors_body(tmp_path):
     save_split({"train": ["maksssksksss1", "maksssksksss44"], "val": ["maksssksksss760"], "test": []}, tmp_path / "split.json")
     common = ["training.train_detector", "--data", str(VOC_DIR), "--split-file", str(tmp_path / "split.json"), "--body", "retinaface",
               "--scales", "160", "--min-size", "160", "--max-size", "213", "--batch-size", "2", "--epochs", "1"]
-    result = run(*common, "--face-weights", str(tmp_path / "retinaface.pth"), "--lr", "0", "--out", str(tmp_path / "run"))
+    result = run(*common, "--face-weights", str(tmp_path / "retinaface.pth"), "--lr", "0", "--keep-every", "1",
+                 "--head-convs", "3", "--out", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr
     spec, weights = read_weights(tmp_path / "run" / "detector.pt", DETECTOR_FORMAT)
-    assert spec["body"] == "retinaface"
+    assert spec["body"] == "retinaface" and spec["head_convs"] == 3
+    assert read_weights(tmp_path / "run" / "detector_epoch1.pt", DETECTOR_FORMAT)[0]["meta"] == {"epoch": 1}
     for key in ("body.stage1.0.0.weight", "fpn.merge1.0.weight", "ssh1.conv7x7_3.0.weight"):  # untouched at lr 0
         ours = weights["backbone." + key.replace("ssh1.", "ssh.0.")]
         torch.testing.assert_close(ours, state[key].half().to(ours.dtype))  # saved in fp16

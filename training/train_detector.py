@@ -8,6 +8,7 @@
     python -m training.train_detector --extra-faces runs/pseudo/yunet_train.json ...  # unannotated faces (research.pseudo_labels)
     python -m training.train_detector --ignore-faces runs/pseudo/yunet_train.json ... # the same, as neither face nor background
     python -m training.train_detector --body retinaface --epochs 10 --eval-every 1 ...   # from RetinaFace's WIDER FACE weights
+    python -m training.train_detector --keep-every 2 --seed 1 --head-convs 4 ...  # snapshots every 2 epochs, another draw, deeper heads
 
 Augmentation: horizontal flip, scale jitter (a random short side per batch) and colour jitter.
 A checkpoint (`last.pt`) is written after every epoch; `detector.pt` (fp16) is the weights with the best
@@ -45,6 +46,7 @@ class DetTrainConfig:
     scales: tuple[int, ...] = (320, 352, 384, 416, 448)
     three_class: bool = False
     eval_every: int = 4
+    keep_every: int = 0
     seed: int = 0
 
 
@@ -66,8 +68,9 @@ def add_faces(images: list[VOCImage], extra: dict[str, list], label: int = 0) ->
     return out
 
 
-def augment(rgb: np.ndarray, target: dict, gen: torch.Generator, jitter: v2.ColorJitter) -> tuple[torch.Tensor, dict]:
-    image = jitter(image_tensor(rgb))
+def augment(rgb: np.ndarray, target: dict, gen: torch.Generator, jitter: v2.ColorJitter,
+            device: torch.device) -> tuple[torch.Tensor, dict]:
+    image = jitter(image_tensor(rgb, device))  # on the device: on a GPU the CPU's jitter would bound the step
     boxes = target["boxes"].clone()
     if torch.rand(1, generator=gen) < 0.5:
         image = image.flip(-1)
@@ -83,8 +86,8 @@ def train_one_epoch(model, opt: torch.optim.Optimizer, sched, scaler: torch.amp.
     bar = tqdm(range(0, len(order), cfg.batch_size), desc=desc)
     total = 0.0
     for i in bar:
-        batch = [augment(*train[j], gen, jitter) for j in order[i:i + cfg.batch_size]]
-        images = [b[0].to(device) for b in batch]
+        batch = [augment(*train[j], gen, jitter, device) for j in order[i:i + cfg.batch_size]]
+        images = [b[0] for b in batch]
         targets = [{k: v.to(device) for k, v in b[1].items()} for b in batch]
         with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
             losses = model(images, targets)
@@ -143,6 +146,8 @@ def fit(model, spec: DetectorSpec, cfg: DetTrainConfig, train: list[tuple[np.nda
             if metrics[best_by] > best_ap:
                 best_ap = metrics[best_by]
                 save_detector(out / "detector.pt", model, dataclasses.replace(spec, meta={"epoch": epoch, "val": metrics}))
+        if cfg.keep_every and epoch % cfg.keep_every == 0:
+            save_detector(out / f"detector_epoch{epoch}.pt", model, dataclasses.replace(spec, meta={"epoch": epoch}))
         model.transform.min_size = cfg.scales
         elapsed += time.perf_counter() - t0
         record["elapsed_min"] = elapsed / 60
@@ -166,6 +171,10 @@ def main() -> None:
     parser.add_argument("--body", choices=BODIES, help="mobilenet_v2 (ImageNet) or retinaface (a face detector's); default: the --init file's, else mobilenet_v2")
     parser.add_argument("--face-weights", default=str(RETINAFACE_WEIGHTS), help="--body retinaface: RetinaFace-MobileNet0.25's state dict (default: %(default)s)")
     parser.add_argument("--eval-every", type=int, default=DetTrainConfig.eval_every, help="validate (and keep the best weights) every N epochs")
+    parser.add_argument("--keep-every", type=int, default=0,
+                        help="also write detector_epochN.pt (fp16) every N epochs, to choose among elsewhere (default: none)")
+    parser.add_argument("--seed", type=int, default=DetTrainConfig.seed, help="order, augmentation and new layers' draw")
+    parser.add_argument("--head-convs", type=int, default=DetectorSpec.head_convs, help="convolutions in each head branch")
     parser.add_argument("--three-class", action="store_true", help="detect with_mask / without_mask / incorrect directly")
     parser.add_argument("--scales", type=int, nargs="+", default=list(DetTrainConfig.scales), help="training short sides (one per batch)")
     parser.add_argument("--min-size", type=int, default=DetectorSpec.min_size, help="short side at inference")
@@ -180,7 +189,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = DetTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, scales=tuple(args.scales),
-                         three_class=args.three_class, eval_every=args.eval_every)
+                         three_class=args.three_class, eval_every=args.eval_every, keep_every=args.keep_every, seed=args.seed)
     try:
         init_spec, init_state = read_weights(args.init, DETECTOR_FORMAT) if args.init else ({}, {})
     except (OSError, ValueError) as err:
@@ -188,7 +197,8 @@ def main() -> None:
     body = init_spec.get("body", DetectorSpec.body) if args.init else args.body or DetectorSpec.body
     if args.body and args.body != body:
         parser.error(f"--body {args.body}: --init {args.init} is a {body} detector")
-    spec = DetectorSpec(num_classes=3 if cfg.three_class else 1, min_size=args.min_size, max_size=args.max_size, body=body)
+    spec = DetectorSpec(num_classes=3 if cfg.three_class else 1, min_size=args.min_size, max_size=args.max_size, body=body,
+                        head_convs=args.head_convs)
     fresh = not (args.resume or args.init)
     if fresh and spec.body == "retinaface" and not Path(args.face_weights).is_file():
         parser.error(f"--face-weights {args.face_weights}: no such file (RetinaFace's state dict, see ../shared/pretrained/README.md)")
