@@ -90,3 +90,8 @@ def test_train_detector_starts_from_a_face_detectors_body(tmp_path):
     assert missing.returncode == 2 and "nothing.pth: no such file" in missing.stderr
     other = run("training.train_detector", "--data", str(VOC_DIR), "--body", "mobilenet_v2", "--init", str(tmp_path / "run" / "detector.pt"))
     assert other.returncode == 2 and "is a retinaface detector" in other.stderr
+    again = run(*common, "--init", str(tmp_path / "run" / "detector.pt"), "--out", str(tmp_path / "run3"))
+    assert again.returncode == 0, again.stderr
+    assert read_weights(tmp_path / "run3" / "detector.pt", DETECTOR_FORMAT)[0]["head_convs"] == 3  # the --init file's
+    no_head = run("training.train_detector", "--data", str(VOC_DIR), "--head-convs", "0")
+    assert no_head.returncode == 2 and "--head-convs 0: at least 1" in no_head.stderr

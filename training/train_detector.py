@@ -174,7 +174,7 @@ def main() -> None:
     parser.add_argument("--keep-every", type=int, default=0,
                         help="also write detector_epochN.pt (fp16) every N epochs, to choose among elsewhere (default: none)")
     parser.add_argument("--seed", type=int, default=DetTrainConfig.seed, help="order, augmentation and new layers' draw")
-    parser.add_argument("--head-convs", type=int, default=DetectorSpec.head_convs, help="convolutions in each head branch")
+    parser.add_argument("--head-convs", type=int, help=f"convolutions in each head branch (default: the --init file's, else {DetectorSpec.head_convs})")
     parser.add_argument("--three-class", action="store_true", help="detect with_mask / without_mask / incorrect directly")
     parser.add_argument("--scales", type=int, nargs="+", default=list(DetTrainConfig.scales), help="training short sides (one per batch)")
     parser.add_argument("--min-size", type=int, default=DetectorSpec.min_size, help="short side at inference")
@@ -197,8 +197,11 @@ def main() -> None:
     body = init_spec.get("body", DetectorSpec.body) if args.init else args.body or DetectorSpec.body
     if args.body and args.body != body:
         parser.error(f"--body {args.body}: --init {args.init} is a {body} detector")
+    head_convs = init_spec.get("head_convs", DetectorSpec.head_convs) if args.head_convs is None else args.head_convs
+    if head_convs < 1:
+        parser.error(f"--head-convs {head_convs}: at least 1")
     spec = DetectorSpec(num_classes=3 if cfg.three_class else 1, min_size=args.min_size, max_size=args.max_size, body=body,
-                        head_convs=args.head_convs)
+                        head_convs=head_convs)
     fresh = not (args.resume or args.init)
     if fresh and spec.body == "retinaface" and not Path(args.face_weights).is_file():
         parser.error(f"--face-weights {args.face_weights}: no such file (RetinaFace's state dict, see ../shared/pretrained/README.md)")
