@@ -40,9 +40,9 @@ def curve_point(run: Path, table: FaceTable, voc: list, folds: list[list[str]]) 
             "incorrect": pooled["acc_mask_worn_incorrectly"], "aca": pooled["aca"]}
 
 
-def crossing(points: list[dict], key: str, target: float) -> float:
-    """Training faces at which the least-squares line of `key` against log2(faces) reaches `target`."""
-    slope, intercept = np.polyfit(np.log2([p["faces"] for p in points]), [p[key] for p in points], 1)
+def crossing(points: list[dict], key: str, target: float, x: str = "faces") -> float:
+    """The `x` (training faces by default) at which the least-squares line of `key` against log2(x) reaches `target`."""
+    slope, intercept = np.polyfit(np.log2([p[x] for p in points]), [p[key] for p in points], 1)
     return float(2 ** ((target - intercept) / slope)) if slope > 1e-9 else float("inf")
 
 

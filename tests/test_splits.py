@@ -2,11 +2,12 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import synthetic_images
 from training.crossval import fold_indices
 from training.faces import FaceTable
-from training.splits import face_ids, face_split, image_folds, image_split, thin_class
+from training.splits import face_ids, face_split, image_folds, image_split, thin_class, thin_images
 
 
 def test_face_split_is_stratified_deterministic_and_complete():
@@ -53,6 +54,20 @@ def test_thin_class_drops_only_the_chosen_class_and_is_seeded():
     assert np.array_equal(half, thin_class(indices, labels, 2, 0.5, seed=3))
     assert not np.array_equal(half, thin_class(indices, labels, 2, 0.5, seed=4))
     assert np.array_equal(thin_class(indices, labels, 2, 1.0), indices)
+
+
+def test_thin_images_keeps_each_datasets_share_and_is_seeded():
+    first = synthetic_images(120, seed=1)
+    second = [dataclasses.replace(im, image_path=Path(f"other{i}.png"), dataset="other") for i, im in enumerate(synthetic_images(40, seed=2))]
+    images = first + second
+    half = thin_images(images, 0.5, seed=3)
+    assert sum(im.dataset == "other" for im in half) == 20 and abs(len(half) - 80) <= 3
+    assert [im.stem for im in half] == [im.stem for im in images if im in half]  # order kept
+    assert half == thin_images(images, 0.5, seed=3) and half != thin_images(images, 0.5, seed=4)
+    assert len(thin_images(images, 0.5, seed=4)) == len(half)  # each stratum keeps a rounded share, whatever the seed
+    assert thin_images(images, 1.0) == images
+    with pytest.raises(ValueError, match="fraction must be in"):
+        thin_images(images, 0.0)
 
 
 def test_a_thinned_fold_loses_rare_training_faces_only():

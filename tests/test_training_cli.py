@@ -95,3 +95,5 @@ def test_train_detector_starts_from_a_face_detectors_body(tmp_path):
     assert read_weights(tmp_path / "run3" / "detector.pt", DETECTOR_FORMAT)[0]["head_convs"] == 3  # the --init file's
     no_head = run("training.train_detector", "--data", str(VOC_DIR), "--head-convs", "0")
     assert no_head.returncode == 2 and "--head-convs 0: at least 1" in no_head.stderr
+    no_share = run("training.train_detector", "--data", str(VOC_DIR), "--train-fraction", "1.5")
+    assert no_share.returncode == 2 and "--train-fraction: fraction must be in (0, 1]" in no_share.stderr

@@ -112,3 +112,12 @@ def thin_class(indices: np.ndarray, labels: np.ndarray, cls: int, fraction: floa
     n_keep = max(1, round(len(of_class) * fraction)) if len(of_class) else 0
     dropped = np.random.default_rng(seed).permutation(of_class)[n_keep:]
     return indices[~np.isin(indices, dropped)]
+
+
+def thin_images(images: list[VOCImage], fraction: float, seed: int = 0) -> list[VOCImage]:
+    """A seeded `fraction` of `images` (order kept), drawn within the strata of `image_split` so each dataset and the
+    images with incorrectly-worn or unmasked faces keep their shares: a learning curve for the detector."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    keep = set(image_split(images, seed, (fraction, 0.0, 1.0 - fraction))["train"])
+    return [im for im in images if im.stem in keep]

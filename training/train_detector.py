@@ -9,6 +9,7 @@
     python -m training.train_detector --ignore-faces runs/pseudo/yunet_train.json ... # the same, as neither face nor background
     python -m training.train_detector --body retinaface --epochs 10 --eval-every 1 ...   # from RetinaFace's WIDER FACE weights
     python -m training.train_detector --keep-every 2 --seed 1 --head-convs 4 ...  # snapshots every 2 epochs, another draw, deeper heads
+    python -m training.train_detector --train-fraction 0.5 --epochs 20 ...  # half the train images (a learning curve point)
 
 Augmentation: horizontal flip, scale jitter (a random short side per batch) and colour jitter.
 A checkpoint (`last.pt`) is written after every epoch; `detector.pt` (fp16) is the weights with the best
@@ -33,7 +34,7 @@ from models.detector import FORMAT as DETECTOR_FORMAT
 from training.data import RETINAFACE_WEIGHTS, add_data_args, load_data
 from training.detection_metrics import evaluate_detections
 from training.engine import pick_device
-from training.splits import SPLIT_FILES, load_split
+from training.splits import SPLIT_FILES, load_split, thin_images
 from training.voc import VOCImage
 
 
@@ -181,6 +182,8 @@ def main() -> None:
     parser.add_argument("--max-size", type=int, default=DetectorSpec.max_size)
     parser.add_argument("--extra-faces", help="JSON {stem: [[x1, y1, x2, y2], ...]}: unannotated faces added to the training images")
     parser.add_argument("--ignore-faces", help="JSON as --extra-faces: unannotated faces trained as neither face nor background")
+    parser.add_argument("--train-fraction", type=float, default=1.0,
+                        help="train on a seeded share of the train images, each dataset's in proportion (a learning curve)")
     parser.add_argument("--limit", type=int, help="train on the first N images only (smoke runs)")
     parser.add_argument("--resume", help="a last.pt to continue from")
     parser.add_argument("--init", help="start from a trained detector.pt (new optimizer and schedule)")
@@ -212,6 +215,10 @@ def main() -> None:
     split = load_split(args.split_file)
     voc = {im.stem: im for im in load_data(parser, args)}
     train_voc = [voc[s] for s in split["train"] if s in voc][:args.limit]
+    try:
+        train_voc = thin_images(train_voc, args.train_fraction, cfg.seed)
+    except ValueError as err:
+        parser.error(f"--train-fraction: {err}")
     if args.extra_faces:
         if cfg.three_class:
             parser.error("--extra-faces adds faces without a class: train a one-class detector")
