@@ -102,7 +102,7 @@ def table(points: list[dict], rows: list[dict]) -> str:
     lines += ["", "The last doubling's gain, extrapolated on log2(images) (on val, not a measurement; draws at one size averaged):", "",
               "| dataset | metric | val, all the data | gain over the last doubling | test target | images where its line reaches it "
               "| times this data |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['dataset']} | {METRICS[r['metric']]} | {r['score']:.3f} | {r['per_doubling']:+.3f} | {r['target']} | "
+    lines += [f"| {r['dataset']} | {METRICS[r['metric']]} | {r['score']:.3f} | {r['per_doubling']:+.4f} | {r['target']} | "
               + (f"{r['images_at_target']:,.0f} | {r['times_this_data']:,.1f} |" if math.isfinite(r["images_at_target"])
                  else f"never: under {MIN_GAIN} a doubling | |") for r in rows]
     return "\n".join(lines) + "\n"

@@ -42,4 +42,4 @@ def test_a_curve_that_stopped_rising_never_reaches_its_target(tmp_path):
     kaggle_ap = next(r for r in summary(points) if r["dataset"] == KAGGLE and r["metric"] == "face_ap50")
     assert kaggle_ap["score"] == pytest.approx(0.901) and kaggle_ap["per_doubling"] == pytest.approx(0.001)
     assert kaggle_ap["times_this_data"] == float("inf")  # a fit through all three sizes would say about 3x
-    assert "| face-mask-detection | face AP@0.5 | 0.901 | +0.001 | 0.95 | never: under 0.005 a doubling | |" in table(points, summary(points))
+    assert "| face-mask-detection | face AP@0.5 | 0.901 | +0.0010 | 0.95 | never: under 0.005 a doubling | |" in table(points, summary(points))
