@@ -124,6 +124,8 @@ def main() -> None:
         if not 0 < share <= 1 or not Path(path).is_file():
             parser.error(f"--point {point!r}: expected FRACTION=VAL_JSON, a fraction in (0, 1] and an existing file")
         shares.append((share, Path(path)))
+    if len({fraction for fraction, _ in shares}) < 2:
+        parser.error("--point: at least two fractions (a curve needs two sizes)")
     voc = {im.stem: im for im in load_data(parser, args)}
     train = [voc[s] for s in load_split(SPLIT_FILES["image"])["train"] if s in voc]
     points = sorted((read_point(path, len(thin_images(train, fraction))) for fraction, path in shares), key=lambda p: p["images"])
