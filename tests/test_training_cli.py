@@ -96,4 +96,4 @@ def test_train_detector_starts_from_a_face_detectors_body(tmp_path):
     no_head = run("training.train_detector", "--data", str(VOC_DIR), "--head-convs", "0")
     assert no_head.returncode == 2 and "--head-convs 0: at least 1" in no_head.stderr
     no_share = run("training.train_detector", "--data", str(VOC_DIR), "--train-fraction", "1.5")
-    assert no_share.returncode == 2 and "--train-fraction: fraction must be in (0, 1]" in no_share.stderr
+    assert no_share.returncode == 2 and "--train-fraction 1.5: must be in (0, 1]" in no_share.stderr

@@ -203,6 +203,8 @@ def main() -> None:
     head_convs = init_spec.get("head_convs", DetectorSpec.head_convs) if args.head_convs is None else args.head_convs
     if head_convs < 1:
         parser.error(f"--head-convs {head_convs}: at least 1")
+    if not 0 < args.train_fraction <= 1:
+        parser.error(f"--train-fraction {args.train_fraction}: must be in (0, 1]")
     spec = DetectorSpec(num_classes=3 if cfg.three_class else 1, min_size=args.min_size, max_size=args.max_size, body=body,
                         head_convs=head_convs)
     fresh = not (args.resume or args.init)
@@ -215,10 +217,7 @@ def main() -> None:
     split = load_split(args.split_file)
     voc = {im.stem: im for im in load_data(parser, args)}
     train_voc = [voc[s] for s in split["train"] if s in voc][:args.limit]
-    try:
-        train_voc = thin_images(train_voc, args.train_fraction, cfg.seed)
-    except ValueError as err:
-        parser.error(f"--train-fraction: {err}")
+    train_voc = thin_images(train_voc, args.train_fraction, cfg.seed)
     if args.extra_faces:
         if cfg.three_class:
             parser.error("--extra-faces adds faces without a class: train a one-class detector")
