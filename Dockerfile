@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HOME=/tmp \
-    MASKWATCH_MODEL_DIR=/app/models/weights PORT=8000 WORKERS=1
+    MASKWATCH_MODEL_DIR=/app/models/weights MASKWATCH_CAMERAS_DB=/data/cameras.db PORT=8000 WORKERS=1
 
 WORKDIR /app
 # The PyPI torch wheels for Linux x86-64 are CUDA builds: the same image runs on GPU and CPU hosts.
@@ -10,7 +10,8 @@ RUN pip install torch==2.14.1 torchvision==0.29.1
 # One COPY (.dockerignore lets in only pyproject.toml, README.md, app/, models/, training/) and one RUN:
 # each layer after torch's is a full copy on copy-on-write-less storage drivers such as vfs.
 COPY . .
-RUN pip install . && useradd --system --uid 10001 --no-create-home maskwatch
+RUN pip install . && useradd --system --uid 10001 --no-create-home maskwatch \
+    && mkdir /data && chown maskwatch /data  # the camera database (MASKWATCH_CAMERAS_DB); a volume there keeps it
 
 USER maskwatch
 EXPOSE 8000

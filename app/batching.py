@@ -3,6 +3,9 @@
 Requests wait in a bounded queue. One task takes the first waiting item, gathers more for at most
 `max_wait_ms` (or until `max_batch` items), and runs the batch in the one model thread. While a batch
 runs, new requests pile up and form the next one, so the batch size follows the load by itself.
+
+Camera frames come in a second, background lane: a batch takes them only when no upload is waiting (and fills
+up with them), so an upload waits behind at most the one model call already running.
 """
 import asyncio
 from collections.abc import Callable
@@ -24,6 +27,8 @@ class MicroBatcher:
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
         self.queue: asyncio.Queue = asyncio.Queue(max_queue)
+        self.background: asyncio.Queue = asyncio.Queue(max_queue)
+        self.arrived = asyncio.Event()
         self.task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -34,28 +39,44 @@ class MicroBatcher:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
 
-    async def submit(self, item: Any) -> Any:
+    async def submit(self, item: Any, background: bool = False) -> Any:
+        """`item`'s result; `background` items (camera frames) run only when no upload is waiting."""
         future = asyncio.get_running_loop().create_future()
         try:
-            self.queue.put_nowait((item, future))
+            (self.background if background else self.queue).put_nowait((item, future))
         except asyncio.QueueFull:
             raise QueueFull from None
+        self.arrived.set()
         return await future
 
+    def _take(self) -> tuple | None:
+        for queue in (self.queue, self.background):
+            if not queue.empty():
+                return queue.get_nowait()
+        return None
+
+    async def _next(self, timeout: float | None = None) -> tuple | None:
+        """The next waiting item, uploads first; None if none came within `timeout` seconds."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        while (taken := self._take()) is None:
+            self.arrived.clear()
+            remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+            if remaining is not None and remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+            except TimeoutError:
+                return None
+        return taken
+
     async def _gather(self) -> list:
-        batch = [await self.queue.get()]
+        batch = [await self._next()]
         deadline = asyncio.get_running_loop().time() + self.max_wait
         while len(batch) < self.max_batch:
-            if not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-                continue
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
+            taken = await self._next(max(0.0, deadline - asyncio.get_running_loop().time()))
+            if taken is None:
                 break
-            try:
-                batch.append(await asyncio.wait_for(self.queue.get(), remaining))
-            except TimeoutError:
-                break
+            batch.append(taken)
         return [(item, future) for item, future in batch if not future.done()]  # drop requests already gone
 
     async def _loop(self) -> None:

@@ -1,4 +1,4 @@
-"""Builds the FastAPI app: settings, logging, model loading at start-up, metrics and error handling."""
+"""Builds the FastAPI app: settings, logging, model loading at start-up, the cameras, metrics and error handling."""
 import asyncio
 import logging
 import time
@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from app import __version__, errors, logs, metrics
 from app.api import router
 from app.auth import load_key_hashes
+from app.cameras.api import router as camera_router
+from app.cameras.manager import CameraManager, file_cameras
 from app.guard import Guard
 from app.requestlog import RequestLog
 from app.service import Service, cpu_pool, model_thread
@@ -24,9 +26,11 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
     if load_models:
         settings.resolved_backend(settings.resolved_device())  # so does a backend that cannot run here
     pool = cpu_pool(settings)
+    from_file = file_cameras(settings)  # so does a bad cameras file
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        await app.state.cameras.start(from_file)
         if load_models:
             executor = model_thread()
 
@@ -43,6 +47,7 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
                 log.info("models loaded on %s in %.1fs", service.device, time.perf_counter() - start)
             task = asyncio.create_task(load())
         yield
+        await app.state.cameras.stop()  # first: the streams close and the people in view are counted
         if load_models:
             task.cancel()
             if app.state.service is not None:
@@ -60,8 +65,10 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
     app.state.load_error = None
     app.state.key_hashes = key_hashes
     app.state.cpu_pool = pool
+    app.state.cameras = CameraManager(settings, lambda: app.state.service, pool)
     errors.install(app)
     app.include_router(router)
+    app.include_router(camera_router)
     app.add_middleware(Guard, max_bytes=settings.max_upload_bytes, max_in_flight=settings.max_in_flight,
                        upload_timeout_s=settings.upload_timeout_s)
     app.add_middleware(RequestLog)  # added last: outermost, so refusals by the guard are logged and tagged too

@@ -29,6 +29,35 @@ ERRORS = Counter("maskwatch_errors_total", "Error responses, by error code", ["c
 MODEL = Gauge("maskwatch_model_info", "Loaded models and device", ["detector", "classifier", "device", "backend", "precision"],
               registry=REGISTRY, multiprocess_mode="max")
 
+# Cameras: labelled by camera id (and label) only, so the series stay as few as the cameras.
+CAMERA_UP = Gauge("maskwatch_camera_up", "1 while the camera's stream delivers frames", ["camera"], registry=REGISTRY,
+                  multiprocess_mode="livemax")
+CAMERA_FPS = Gauge("maskwatch_camera_fps", "Frames analysed per second over the last 10 s", ["camera"], registry=REGISTRY,
+                   multiprocess_mode="livemax")
+CAMERA_LAG = Histogram("maskwatch_camera_lag_seconds", "Time from a camera frame's arrival to the end of its analysis", ["camera"],
+                       buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0), registry=REGISTRY)
+CAMERA_FRAMES = Counter("maskwatch_camera_frames_analysed_total", "Camera frames analysed", ["camera"], registry=REGISTRY)
+CAMERA_DROPPED = Counter("maskwatch_camera_frames_dropped_total", "Camera frames due for analysis but dropped (no capacity in time)",
+                         ["camera"], registry=REGISTRY)
+CAMERA_RECONNECTS = Counter("maskwatch_camera_reconnects_total", "Times a camera's stream was reopened", ["camera"], registry=REGISTRY)
+CAMERA_PEOPLE = Counter("maskwatch_camera_people_total", "People counted (one per track), by label", ["camera", "label"],
+                        registry=REGISTRY)
+CAMERA_SERIES = (CAMERA_UP, CAMERA_FPS, CAMERA_LAG, CAMERA_FRAMES, CAMERA_DROPPED, CAMERA_RECONNECTS)
+
+
+def forget_camera(camera: str) -> None:
+    """Drop a deleted camera's series (in this process; with several workers the shared files keep them)."""
+    for series in CAMERA_SERIES:
+        try:
+            series.remove(camera)
+        except KeyError:
+            pass
+    for label in ("with_mask", "without_mask", "mask_worn_incorrectly", "uncertain"):
+        try:
+            CAMERA_PEOPLE.remove(camera, label)
+        except KeyError:
+            pass
+
 
 def exposition() -> bytes:
     """The text /metrics serves: this process's registry, or every worker's values added up."""

@@ -75,3 +75,54 @@ class InfoResponse(BaseModel):
     version: str
     limits: dict[str, int]
     defaults: dict[str, float]
+
+
+class PeopleCounts(BaseModel):
+    with_mask: int
+    without_mask: int
+    mask_worn_incorrectly: int
+    uncertain: int = Field(description="people whose frames' vote was split")
+    people: int
+    compliance: float | None = Field(description="with_mask / people with a label; null when nobody was counted")
+
+
+class CameraState(BaseModel):
+    id: str
+    url: str = Field(description="credentials replaced by ***")
+    fps: float = Field(description="frames analysed per second, as configured")
+    transport: str
+    loop: bool
+    enabled: bool
+    source: str = Field(description="file (the cameras file, read-only) or api")
+    read_only: bool
+    status: str = Field(examples=["up"], description="connecting, up, reconnecting, unreachable, ended, disabled or stopped")
+    last_error: str | None = Field(description="the last thing that went wrong, kept once the stream is back")
+    last_error_at: str | None
+    frame_size: list[int] | None = Field(description="[width, height] of the stream")
+    achieved_fps: float = Field(description="frames analysed per second over the last 10 s")
+    lag_s: float | None = Field(description="last frame: from its arrival to the end of its analysis")
+    lag_p99_s: float | None = Field(description="the same over the last 600 frames")
+    last_frame_at: str | None
+    frames_read: int
+    frames_analysed: int
+    frames_dropped: int = Field(description="frames due for analysis that could not be analysed in time")
+    reconnects: int
+    people_in_view: int = Field(description="tracks open now (counted when they end)")
+    today: PeopleCounts = Field(description="people counted since local midnight")
+
+
+class CameraList(BaseModel):
+    cameras: list[CameraState]
+
+
+class StatsBucket(PeopleCounts):
+    start: str
+
+
+class CameraStats(BaseModel):
+    camera: str
+    since: str
+    until: str
+    bucket_minutes: int
+    total: PeopleCounts
+    series: list[StatsBucket]

@@ -105,6 +105,14 @@ class Service:
                 "summary": summarize(faces, self.settings.uncertain_below), "model": self.model_info,
                 "timing_ms": timing, "batch_size": batch_size}, png
 
+    async def analyse_frame(self, rgb: np.ndarray) -> list:
+        """A camera frame's faces: the same models and batcher as uploads, in the batcher's background lane, so
+        uploads go first. Raises QueueFull or ModelRestarted as `run` would."""
+        job = await asyncio.get_running_loop().run_in_executor(self.cpu_pool, lambda: Job(rgb, None, None, self.models.shrink(rgb)))
+        faces, _ = await self.batcher.submit(job, background=True)
+        metrics.IMAGES.inc()
+        return faces
+
     @staticmethod
     def _stage(name: str, start: float) -> float:
         seconds = time.perf_counter() - start

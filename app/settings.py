@@ -51,6 +51,22 @@ class Settings(BaseSettings):
     protect_metrics: bool = Field(False, description="/metrics needs an API key too (when keys are configured)")
     null_endpoint: bool = Field(False, description="serve POST /v1/null (upload parsed and decoded, no model) for benchmarks")
     log_level: str = Field("info", description="debug, info, warning or error")
+    cameras_file: Path | None = Field(None, description="YAML or TOML file of cameras (read-only through the API)")
+    cameras_db: Path = Field(Path("cameras.db"), description="SQLite file keeping the cameras added through the API and "
+                             "the people counted; ':memory:' keeps nothing")
+    camera_allow_local: bool = Field(False, description="accept file:// and device:// camera URLs (files and devices of this host)")
+    camera_hosts: Annotated[list[str], NoDecode] = Field([], description="comma-separated host names and networks (CIDR) "
+                                                         "cameras may be on; empty = any")
+    max_cameras: int = Field(16, gt=0, description="most cameras watched at once")
+    camera_retention_days: float = Field(30, gt=0, description="people counts older than this are deleted")
+    camera_stall_s: float = Field(10, gt=0, description="a stream that sends no frame for this long is reopened")
+    camera_open_timeout_s: float = Field(10, gt=0, description="time allowed to open a stream")
+    camera_backoff_max_s: float = Field(30, gt=0, description="longest wait between reconnection attempts")
+    camera_track_gap_s: float = Field(3, gt=0, description="a person unseen this long has left (and is counted); a stream "
+                                      "back within it keeps its people")
+    camera_min_frames: int = Field(2, gt=0, description="frames a track needs to count as a person")
+    camera_vote_share: float = Field(0.6, gt=0, le=1, description="share of a track's confidence-weighted votes its label "
+                                     "needs; less is 'uncertain'")
 
     def resolved_device(self) -> str:
         if self.device == "auto":
@@ -80,7 +96,7 @@ class Settings(BaseSettings):
     def resolved_cpu_threads(self) -> int:
         return self.cpu_threads or len(os.sched_getaffinity(0))
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "camera_hosts", mode="before")
     @classmethod
     def split_keys(cls, value):
         return [k.strip() for k in value.split(",") if k.strip()] if isinstance(value, str) else value

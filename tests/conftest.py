@@ -12,6 +12,7 @@ import pytest
 
 from training.voc import VOCImage, read_voc
 
+os.environ.setdefault("MASKWATCH_CAMERAS_DB", ":memory:")  # no test leaves a camera database behind
 FIXTURES = Path(__file__).parent / "fixtures"
 VOC_DIR = FIXTURES / "voc"
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,3 +27,14 @@ def test_profile_reports_where_a_batch_goes_on_the_cpu():
     assert ops["totals"][0]["calls"] > sum(r["calls"] for r in ops["host"])
     report = {"machine": describe("cpu"), "batch": 2, "wall_ms": 1.0, "images_per_s": 2.0, "precision": "fp32", "ops": ops}
     assert "## By self host time" in markdown(report) and json.dumps(report)
+
+
+def test_camera_lag_p99_from_histogram_deltas():
+    from bench.cameras import lag_buckets, p99_from_buckets
+
+    text = "\n".join(f'maskwatch_camera_lag_seconds_bucket{{camera="cam0",le="{le}"}} {n}' for le, n in
+                     [("0.1", 10), ("0.5", 10), ("1.0", 10), ("+Inf", 10)])
+    before = lag_buckets(text)["cam0"]
+    after = {0.1: 10 + 50, 0.5: 10 + 98, 1.0: 10 + 100, float("inf"): 10 + 100}  # 100 new: 50 under 0.1 s, 2 over 0.5 s
+    assert p99_from_buckets(before, after) == 0.75  # the 99th of 100 lies halfway through the (0.5, 1] bucket
+    assert p99_from_buckets(before, before) is None

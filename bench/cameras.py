@@ -1,0 +1,194 @@
+"""How many cameras one process watches, and what they cost the uploads: a benchmark run, not a test.
+
+    python -m bench.cameras [--cameras 1 2 4 6] [--fps 2] [--seconds 60] [--size 1280x720] [--source-fps 15]
+                            [--upload-rate 4] [--out research/results/bench/cameras]
+
+Each camera is a real RTSP server of its own (GStreamer, `bench/streams/rtsp_server.py`) playing an H.264 clip
+of people walking in and out. A real server (uvicorn, service defaults) first serves uploads alone: Kaggle
+test images at --upload-rate per second, sent on a fixed schedule (open loop). Then, for each camera count, the
+cameras are added, warmed up, and the same uploads run beside them. Per level: each camera's achieved fps,
+frame lag p99 (from the maskwatch_camera_lag_seconds histogram), dropped frames, the memory each camera
+adds, and the uploads' p50 / p99. Writes cameras.json and cameras.md under --out.
+"""
+import argparse
+import asyncio
+import json
+import re
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench import machine
+from bench.__main__ import size, uploads
+from bench.load import BOUNDARY, multipart, server
+from bench.soak import rss_mb
+from bench.streams import clips
+from training.data import KAGGLE_DATA
+
+RTSP_SERVER = Path(__file__).resolve().parent / "streams" / "rtsp_server.py"
+LAG = re.compile(r'maskwatch_camera_lag_seconds_bucket\{camera="([^"]+)",le="([^"]+)"\} (\S+)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_clip(folder: Path, frame_size: tuple[int, int], fps: float, seconds: float) -> Path:
+    """The people clip at `frame_size` and `fps`, repeated to last `seconds` (each RTSP client starts it anew). Its
+    empty gaps (5 s) outlast the default track gap (3 s), so every person in it is one track."""
+    scene = clips.people_frames(gap_s=5.0, size=frame_size, fps=fps)
+    frames = scene * max(1, int(np.ceil(seconds * fps / len(scene))))
+    return clips.encode(frames, folder / "cameras.mp4", "h264", fps)
+
+
+@contextmanager
+def rtsp_server(clip: Path, port: int):
+    proc = subprocess.Popen(["/usr/bin/python3", str(RTSP_SERVER), "--port", str(port), "--file", str(clip)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the RTSP server did not start (bench/streams/rtsp_server.py --check says why)")
+        yield f"rtsp://127.0.0.1:{port}/cam", proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def upload_load(url: str, bodies: list[bytes], rate: float, seconds: float) -> dict:
+    """Uploads sent every 1/rate s whatever the answers (open loop); latency percentiles and status counts."""
+    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    latencies, statuses = [], {}
+    async with httpx.AsyncClient(timeout=60) as client:
+        async def one(body: bytes) -> None:
+            begin = time.perf_counter()
+            try:
+                status = (await client.post(f"{url}/v1/classify", content=body, headers=headers)).status_code
+            except httpx.HTTPError:
+                status = "error"
+            latencies.append((time.perf_counter() - begin) * 1000)
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
+
+        tasks, start = [], time.perf_counter()
+        for i in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(bodies[i % len(bodies)])))
+        await asyncio.gather(*tasks)
+    values = np.array(latencies)
+    return {"requests": len(values), "statuses": statuses, "p50_ms": round(float(np.percentile(values, 50)), 1),
+            "p99_ms": round(float(np.percentile(values, 99)), 1), "max_ms": round(float(values.max()), 1)}
+
+
+def lag_buckets(metrics_text: str) -> dict[str, dict[float, float]]:
+    out: dict[str, dict[float, float]] = {}
+    for camera, le, count in LAG.findall(metrics_text):
+        out.setdefault(camera, {})[float(le)] = float(count)
+    return out
+
+
+def p99_from_buckets(before: dict[float, float], after: dict[float, float]) -> float | None:
+    """The 99th percentile of the observations between two scrapes, interpolated inside its bucket."""
+    edges = sorted(after)
+    counts = [after[e] - before.get(e, 0.0) for e in edges]
+    total = counts[-1]
+    if total <= 0:
+        return None
+    target, lower, previous = 0.99 * total, 0.0, 0.0
+    for edge, cumulative in zip(edges, counts):
+        if cumulative >= target:
+            if edge == float("inf"):
+                return lower
+            return round(lower + (edge - lower) * (target - previous) / max(cumulative - previous, 1e-9), 3)
+        lower, previous = edge, cumulative
+    return None
+
+
+def states(client: httpx.Client) -> dict[str, dict]:
+    return {c["id"]: c for c in client.get("/v1/cameras").json()["cameras"]}
+
+
+def run_level(client: httpx.Client, url: str, pid: int, clip: Path, count: int, args, bodies: list[bytes], rss_before: float) -> dict:
+    with ExitStack() as stack:
+        urls = [stack.enter_context(rtsp_server(clip, free_port()))[0] for _ in range(count)]
+        for i, camera_url in enumerate(urls):
+            response = client.post("/v1/cameras", json={"id": f"cam{i}", "url": camera_url, "fps": args.fps})
+            response.raise_for_status()
+        time.sleep(args.warmup)
+        first, metrics_before = states(client), lag_buckets(client.get("/metrics").text)
+        started = time.monotonic()
+        uploads_during = asyncio.run(upload_load(url, bodies, args.upload_rate, args.seconds))
+        elapsed = time.monotonic() - started
+        last, metrics_after = states(client), lag_buckets(client.get("/metrics").text)
+        rss = rss_mb(pid)
+        cameras = []
+        for name, state in last.items():
+            cameras.append({"camera": name, "status": state["status"],
+                            "achieved_fps": round((state["frames_analysed"] - first[name]["frames_analysed"]) / elapsed, 2),
+                            "dropped": state["frames_dropped"] - first[name]["frames_dropped"],
+                            "lag_p99_s": p99_from_buckets(metrics_before.get(name, {}), metrics_after.get(name, {}))})
+        for name in last:
+            client.delete(f"/v1/cameras/{name}")
+    lags = [c["lag_p99_s"] for c in cameras if c["lag_p99_s"] is not None]
+    return {"cameras": count, "per_camera": cameras, "uploads": uploads_during,
+            "achieved_fps_min": min(c["achieved_fps"] for c in cameras), "lag_p99_s_max": max(lags) if lags else None,
+            "dropped_total": sum(c["dropped"] for c in cameras), "rss_mb": round(rss, 1),
+            "mb_per_camera": round((rss - rss_before) / count, 1)}
+
+
+def markdown(report: dict) -> str:
+    a, base = report["args"], report["uploads_alone"]
+    lines = [f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores. Each camera: RTSP (H.264, {a['size']} at "
+             f"{a['source_fps']} fps) analysed at {a['fps']} fps; uploads: Kaggle test images at {a['upload_rate']}/s for "
+             f"{a['seconds']} s per level.", "",
+             f"Uploads alone: p50 {base['p50_ms']} ms, p99 {base['p99_ms']} ms ({base['statuses']}); server RSS {report['rss_alone_mb']} MB.", "",
+             "| cameras | achieved fps (min) | lag p99 s (max) | dropped frames | upload p50 ms | upload p99 ms | p99 vs alone | MB per camera |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in report["levels"]:
+        u = r["uploads"]
+        lines.append(f"| {r['cameras']} | {r['achieved_fps_min']} | {r['lag_p99_s_max']} | {r['dropped_total']} | {u['p50_ms']} | "
+                     f"{u['p99_ms']} | {u['p99_ms'] / base['p99_ms']:.2f}x | {r['mb_per_camera']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 4, 6])
+    parser.add_argument("--fps", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured time per level")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds each level's cameras run before measuring")
+    parser.add_argument("--size", type=size, default=(1280, 720), help="camera frame size WxH")
+    parser.add_argument("--source-fps", type=float, default=15.0, help="frames per second the cameras send")
+    parser.add_argument("--upload-rate", type=float, default=4.0, help="uploads per second")
+    parser.add_argument("--data", default=KAGGLE_DATA, help="VOC folder whose test part is uploaded")
+    parser.add_argument("--out", default="research/results/bench/cameras")
+    args = parser.parse_args()
+    bodies = [multipart(b) for b in uploads(args.data, "test")]
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_clip(Path(tmp), args.size, args.source_fps, args.seconds + args.warmup + 30)
+        env = {"MASKWATCH_CAMERAS_DB": str(Path(tmp) / "cameras.db"), "MASKWATCH_MAX_CAMERAS": str(max(args.cameras))}
+        with server(free_port(), 1, env) as (url, proc), httpx.Client(base_url=url, timeout=30) as client:
+            asyncio.run(upload_load(url, bodies, args.upload_rate, 5))  # warm up
+            alone = asyncio.run(upload_load(url, bodies, args.upload_rate, args.seconds))
+            rss_alone = rss_mb(proc.pid)
+            levels = []
+            for count in args.cameras:
+                levels.append(run_level(client, url, proc.pid, clip, count, args, bodies, rss_alone))
+                print(json.dumps({k: v for k, v in levels[-1].items() if k != "per_camera"}), flush=True)
+    report = {"machine": machine.describe("cpu"), "args": {**vars(args), "size": f"{args.size[0]}x{args.size[1]}"},
+              "uploads_alone": alone, "rss_alone_mb": round(rss_alone, 1), "levels": levels}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cameras.json").write_text(json.dumps(report, indent=1))
+    (out / "cameras.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
