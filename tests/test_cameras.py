@@ -4,6 +4,8 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -195,3 +197,17 @@ def test_a_missing_device_is_accepted_and_unreachable(tmp_path):
         while (state := client.get("/v1/cameras/usb").json())["status"] != "unreachable" and time.monotonic() < deadline:
             time.sleep(0.05)
         assert state["status"] == "unreachable" and state["last_error"]
+
+
+def test_snapshot_blurs_faces_unless_asked(camera_client):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)  # noise: a blurred box loses its contrast
+    camera_client.app.state.cameras.watchers["door"].snapshot = (rgb, [face(40, "with_mask", 0.9)])
+    key = {"X-API-Key": "k"}
+    images = {}
+    for query in ("", "?blur=false"):
+        response = camera_client.get(f"/v1/cameras/door/snapshot{query}", headers=key)
+        assert response.headers["content-type"] == "image/png"
+        images[query] = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+    inside = (slice(60, 90), slice(50, 70))  # well inside the box [40, 50, 80, 100], away from the drawn edges
+    assert images[""][inside].std() < 0.3 * images["?blur=false"][inside].std()
