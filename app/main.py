@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await app.state.cameras.start(from_file)
+        metrics.READY.set(0)
         if load_models:
             executor = model_thread()
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
                     return
                 service.batcher.start()
                 app.state.service = service
+                metrics.READY.set(1)
                 log.info("models loaded on %s in %.1fs", service.device, time.perf_counter() - start)
             task = asyncio.create_task(load())
         yield

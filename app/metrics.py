@@ -25,6 +25,7 @@ ADMITTED = Gauge("maskwatch_uploads_in_progress", "Uploads admitted and not yet 
 IMAGES = Counter("maskwatch_images_processed_total", "Images classified", registry=REGISTRY)
 FACES = Counter("maskwatch_faces_total", "Faces returned, by label", ["label"], registry=REGISTRY)
 ERRORS = Counter("maskwatch_errors_total", "Error responses, by error code", ["code"], registry=REGISTRY)
+READY = Gauge("maskwatch_ready", "1 once the models are loaded (what /readyz says)", registry=REGISTRY, multiprocess_mode="livemin")
 # A gauge of 1 rather than an Info: Info does not work across processes.
 MODEL = Gauge("maskwatch_model_info", "Loaded models and device", ["detector", "classifier", "device", "backend", "precision"],
               registry=REGISTRY, multiprocess_mode="max")

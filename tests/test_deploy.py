@@ -1,6 +1,7 @@
 """No Docker engine runs here: check the compose file, the Dockerfile and the Prometheus config instead,
 and scrape a real uvicorn server with a real Prometheus (Debian's `prometheus`, installed by .ci/run)."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,26 @@ def test_the_build_context_lets_in_every_packaged_folder():
 def test_promtool_accepts_the_prometheus_config():
     result = subprocess.run(["promtool", "check", "config", str(ROOT / "deploy" / "prometheus.yml")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (.ci/run installs Debian's prometheus)")
+def test_alert_rules_are_valid_and_fire_as_their_unit_tests_expect():
+    for command in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
+        result = subprocess.run(["promtool", *command], cwd=ROOT / "deploy", capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+    rules = yaml.safe_load((ROOT / "deploy" / "alerts.yml").read_text())
+    names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    assert names == {"MaskWatchLowCompliance", "MaskWatchCameraDown", "MaskWatchCameraLagging", "MaskWatchOverloaded", "MaskWatchNotReady"}
+    assert "./deploy/alerts.yml:/etc/prometheus/alerts.yml:ro" in COMPOSE["services"]["prometheus"]["volumes"]
+
+
+def test_alert_rules_name_only_series_the_service_exposes():
+    from app import metrics
+
+    exposed = {m.name for m in metrics.REGISTRY.collect()} | {"up"}
+    text = (ROOT / "deploy" / "alerts.yml").read_text()
+    named = set(re.findall(r"\b(maskwatch_[a-z_]+?)(?:_total|_bucket|_count)?\b(?=[{\[ )])", text)) | set(re.findall(r"\b(up)\{", text))
+    assert named and named <= exposed, named - exposed
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (.ci/run installs it)")
