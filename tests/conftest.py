@@ -78,3 +78,41 @@ def wait_ready(client) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("service never became ready")
+
+
+@contextmanager
+def maskwatch(tmp_path: Path, **env: str):
+    """A real server process watching cameras; yields (httpx client, its log file, the process)."""
+    port = free_port()
+    log = tmp_path / f"server-{port}.log"
+    settings = {"MASKWATCH_CAMERA_ALLOW_LOCAL": "true", "MASKWATCH_CAMERA_TRACK_GAP_S": "1.5", "MASKWATCH_CAMERA_STALL_S": "1.5",
+                "MASKWATCH_CAMERA_BACKOFF_MAX_S": "2", "MASKWATCH_CAMERAS_DB": str(tmp_path / "cameras.db"), **env}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+                                cwd=ROOT, env={**os.environ, **settings}, stdout=out, stderr=subprocess.STDOUT)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    try:
+        wait_for(lambda: ready(client), 60, "the server never became ready")
+        yield client, log, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        client.close()
+
+
+def ready(client: httpx.Client) -> bool:
+    try:
+        return client.get("/readyz").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def wait_for(condition, timeout: float, message: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(message)

@@ -4,12 +4,10 @@ a killed RTSP server means `reconnecting`, then `up`, and nobody counted twice; 
 a restart resumes from the database; SIGTERM closes every stream; credentials appear nowhere.
 
 Skipped where ffmpeg or the RTSP server's Debian packages are missing (.ci/run installs them)."""
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import pytest
 
 from bench.streams import clips
 from bench.streams.mjpeg_server import MJPEGServer
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, maskwatch, wait_for
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 RTSP_SERVER = ROOT / "bench" / "streams" / "rtsp_server.py"
@@ -56,44 +54,6 @@ def rtsp_server(clip: Path, codec: str = "h264", port: int | None = None, user: 
     finally:
         proc.kill()
         proc.wait()
-
-
-@contextmanager
-def maskwatch(tmp_path: Path, **env: str):
-    """A real server process watching cameras; yields (httpx client, its log file, the process)."""
-    port = free_port()
-    log = tmp_path / f"server-{port}.log"
-    settings = {"MASKWATCH_CAMERA_ALLOW_LOCAL": "true", "MASKWATCH_CAMERA_TRACK_GAP_S": "1.5", "MASKWATCH_CAMERA_STALL_S": "1.5",
-                "MASKWATCH_CAMERA_BACKOFF_MAX_S": "2", "MASKWATCH_CAMERAS_DB": str(tmp_path / "cameras.db"), **env}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=ROOT, env={**os.environ, **settings}, stdout=out, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    try:
-        wait_for(lambda: ready(client), 60, "the server never became ready")
-        yield client, log, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        client.close()
-
-
-def ready(client: httpx.Client) -> bool:
-    try:
-        return client.get("/readyz").status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def wait_for(condition, timeout: float, message: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(message)
 
 
 def camera(client: httpx.Client, name: str) -> dict:

@@ -94,6 +94,12 @@ def test_alert_rules_name_only_series_the_service_exposes():
     assert named and named <= exposed, named - exposed
 
 
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed (.ci/run installs prometheus-alertmanager)")
+def test_amtool_accepts_the_example_alertmanager_config():
+    result = subprocess.run(["amtool", "check-config", str(ROOT / "deploy" / "alertmanager.example.yml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (.ci/run installs it)")
 def test_a_real_prometheus_scrapes_the_latency_histogram(server, tmp_path):
     base, port = server

@@ -32,10 +32,12 @@ def group_frame(index: int, shift: int, size: tuple[int, int] = SIZE) -> np.ndar
     return canvas if size == SIZE else cv2.resize(canvas, size, interpolation=cv2.INTER_CUBIC)
 
 
-def people_frames(seconds_each: float = 3.0, gap_s: float = 3.0, size: tuple[int, int] = SIZE, fps: float = FPS) -> list[np.ndarray]:
+def people_frames(seconds_each: float = 3.0, gap_s: float = 3.0, size: tuple[int, int] = SIZE, fps: float = FPS,
+                  groups: tuple[int, ...] = (0, 1)) -> list[np.ndarray]:
+    """The groups one after the other (group 0 alone: three people, none wearing a mask properly)."""
     empty = np.full((size[1], size[0], 3), 128, np.uint8)
     frames = []
-    for index in range(len(GROUPS)):
+    for index in groups:
         steps = int(seconds_each * fps)
         frames += [group_frame(index, round(i * 5 / fps), size) for i in range(steps)]  # walking 5 px a second
         frames += [empty] * int(gap_s * fps)
