@@ -1,5 +1,6 @@
 """No Docker engine runs here: check the compose file, the Dockerfile and the Prometheus config instead,
 and scrape a real uvicorn server with a real Prometheus (Debian's `prometheus`, installed by .ci/run)."""
+import json
 import os
 import re
 import shutil
@@ -85,13 +86,56 @@ def test_alert_rules_are_valid_and_fire_as_their_unit_tests_expect():
     assert "./deploy/alerts.yml:/etc/prometheus/alerts.yml:ro" in COMPOSE["services"]["prometheus"]["volumes"]
 
 
-def test_alert_rules_name_only_series_the_service_exposes():
+def series_named(promql: str) -> set[str]:
+    """The metric families a PromQL text names (maskwatch_* without _total, _bucket, _count; and `up`)."""
+    return set(re.findall(r"\b(maskwatch_[a-z_]+?)(?:_total|_bucket|_count)?\b(?=[{\[ )])", promql)) | set(re.findall(r"\b(up)\{", promql))
+
+
+def exposed_series() -> set[str]:
     from app import metrics
 
-    exposed = {m.name for m in metrics.REGISTRY.collect()} | {"up"}
-    text = (ROOT / "deploy" / "alerts.yml").read_text()
-    named = set(re.findall(r"\b(maskwatch_[a-z_]+?)(?:_total|_bucket|_count)?\b(?=[{\[ )])", text)) | set(re.findall(r"\b(up)\{", text))
-    assert named and named <= exposed, named - exposed
+    return {m.name for m in metrics.REGISTRY.collect()} | {"up"}
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "maskwatch.json").read_text())
+    return [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+
+
+def test_alert_rules_name_only_series_the_service_exposes():
+    named = series_named((ROOT / "deploy" / "alerts.yml").read_text())
+    assert named and named <= exposed_series(), named - exposed_series()
+
+
+def test_the_dashboard_shows_cameras_and_service_from_exposed_series():
+    queries = dashboard_queries()
+    named = set().union(*(series_named(q) for q in queries))
+    assert named <= exposed_series(), named - exposed_series()
+    assert {"maskwatch_camera_people", "maskwatch_camera_up", "maskwatch_camera_fps", "maskwatch_camera_lag_seconds",
+            "maskwatch_request_duration_seconds", "maskwatch_errors", "maskwatch_batch_size", "maskwatch_stage_duration_seconds"} <= named
+    grafana = COMPOSE["services"]["grafana"]
+    assert "./deploy/grafana/maskwatch.json:/var/lib/grafana/dashboards/maskwatch.json:ro" in grafana["volumes"]
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed (.ci/run installs it)")
+def test_a_real_prometheus_parses_every_dashboard_query(tmp_path):
+    port = free_port()
+    (tmp_path / "prometheus.yml").write_text("global: {scrape_interval: 15s}\n")
+    prom = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/-/ready", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        for query in dashboard_queries():
+            answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query.replace("$camera", ".*")}, timeout=5).json()
+            assert answer["status"] == "success", (query, answer)
+    finally:
+        prom.terminate()
+        prom.wait(timeout=20)
 
 
 @pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed (.ci/run installs prometheus-alertmanager)")
