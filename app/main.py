@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__, errors, logs, metrics
+from app.alerts.sink import AlertSink
+from app.alerts.webhook import Webhook
 from app.api import router
 from app.auth import load_key_hashes
 from app.cameras.api import router as camera_router
@@ -31,6 +33,10 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await app.state.cameras.start(from_file)
+        alerting = []
+        if settings.alert_webhook:  # delivery and checking each in a task of its own: neither waits on analysis
+            webhook = Webhook(settings.alert_webhook, settings.alert_secret)
+            alerting = [asyncio.create_task(webhook.run()), asyncio.create_task(AlertSink(settings, app.state.cameras, webhook).run())]
         metrics.READY.set(0)
         if load_models:
             executor = model_thread()
@@ -49,6 +55,8 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
                 log.info("models loaded on %s in %.1fs", service.device, time.perf_counter() - start)
             task = asyncio.create_task(load())
         yield
+        for task in alerting:
+            task.cancel()
         await app.state.cameras.stop()  # first: the streams close and the people in view are counted
         if load_models:
             task.cancel()

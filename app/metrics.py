@@ -43,6 +43,8 @@ CAMERA_DROPPED = Counter("maskwatch_camera_frames_dropped_total", "Camera frames
 CAMERA_RECONNECTS = Counter("maskwatch_camera_reconnects_total", "Times a camera's stream was reopened", ["camera"], registry=REGISTRY)
 CAMERA_PEOPLE = Counter("maskwatch_camera_people_total", "People counted (one per track), by label", ["camera", "label"],
                         registry=REGISTRY)
+ALERTS = Counter("maskwatch_alerts_total", "Webhook alerts: delivered, retried, failed (after every retry), dropped (queue full)",
+                 ["result"], registry=REGISTRY)
 CAMERA_SERIES = (CAMERA_UP, CAMERA_FPS, CAMERA_LAG, CAMERA_FRAMES, CAMERA_DROPPED, CAMERA_RECONNECTS)
 
 

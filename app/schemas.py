@@ -93,6 +93,7 @@ class CameraState(BaseModel):
     transport: str
     loop: bool
     enabled: bool
+    alerts: list[dict] = Field(description="its alert rules")
     source: str = Field(description="file (the cameras file, read-only) or api")
     read_only: bool
     status: str = Field(examples=["up"], description="connecting, up, reconnecting, unreachable, ended, disabled or stopped")

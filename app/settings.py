@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     camera_track_gap_s: float = Field(3, gt=0, description="a person unseen this long has left (and is counted); a stream "
                                       "back within it keeps its people")
     camera_min_frames: int = Field(2, gt=0, description="frames a track needs to count as a person")
+    alert_webhook: str | None = Field(None, pattern=r"^https?://", description="URL the cameras' alert rules POST to; unset = no alerts "
+                                      "(Prometheus rules in deploy/alerts.yml work without it)")
+    alert_secret: str | None = Field(None, description="shared secret: each alert is signed with HMAC-SHA256 (X-MaskWatch-Signature)")
+    alert_eval_s: float = Field(15, gt=0, description="how often the alert rules are checked")
+    alert_cooldown_s: float = Field(900, ge=0, description="least time between two alerts of one rule on one camera")
+    public_url: str = Field("", description="this service's address as alert receivers reach it (links to snapshots)")
     camera_vote_share: float = Field(0.6, gt=0, le=1, description="share of a track's confidence-weighted votes its label "
                                      "needs; less is 'uncertain'")
 

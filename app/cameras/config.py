@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app.alerts.rules import AlertRule
+
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
 LOCAL_SCHEMES = ("file", "device")  # only with MASKWATCH_CAMERA_ALLOW_LOCAL
 SECRET_QUERY_KEYS = {"password", "pass", "pwd", "passwd", "token", "key", "apikey", "api_key", "auth", "secret", "user", "username"}
@@ -29,6 +31,7 @@ class CameraSpec(BaseModel):
     transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport")
     loop: bool = Field(False, description="file sources: start again at the end")
     enabled: bool = Field(True, description="false keeps the camera but closes its stream")
+    alerts: list[AlertRule] = Field([], description="rules sent to MASKWATCH_ALERT_WEBHOOK: low_compliance, camera_down")
 
 
 class CameraPatch(BaseModel):
@@ -40,6 +43,7 @@ class CameraPatch(BaseModel):
     transport: Literal["tcp", "udp"] | None = None
     loop: bool | None = None
     enabled: bool | None = None
+    alerts: list[AlertRule] | None = None
 
 
 class CameraURLError(ValueError):
