@@ -3,8 +3,10 @@ import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from app import __version__, errors, logs, metrics
 from app.alerts.sink import AlertSink
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
     errors.install(app)
     app.include_router(router)
     app.include_router(camera_router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")  # the page's chart library
     app.add_middleware(Guard, max_bytes=settings.max_upload_bytes, max_in_flight=settings.max_in_flight,
                        upload_timeout_s=settings.upload_timeout_s)
     app.add_middleware(RequestLog)  # added last: outermost, so refusals by the guard are logged and tagged too

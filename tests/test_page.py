@@ -1,7 +1,7 @@
 """The try-it page at / in a real headless browser (Debian's chromium driven by Playwright).
 
-Skips where Playwright or chromium is missing; `.ci/run` installs both. To refresh the README's screenshot:
-    MASKWATCH_SCREENSHOT=docs/page.png .venv/bin/python -m pytest tests/test_page.py
+Skips where Playwright or chromium is missing; `.ci/run` installs both. To refresh the README's screenshots:
+    MASKWATCH_SCREENSHOT=docs/page.png MASKWATCH_CAMERAS_SCREENSHOT=docs/cameras.png .venv/bin/python -m pytest tests/test_page.py
 """
 import os
 import shutil
@@ -9,7 +9,8 @@ import shutil
 import httpx
 import pytest
 
-from tests.conftest import VOC_DIR, running_server
+from bench.streams import clips
+from tests.conftest import VOC_DIR, maskwatch, running_server
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -78,3 +79,26 @@ def test_the_page_asks_for_the_key_when_keys_are_on(browser):
         page.click("#submit")
         page.wait_for_selector("#result:not([hidden])", timeout=30_000)
         assert page.locator("#faces tr").count() > 0
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_the_cameras_view_shows_state_snapshot_counts_and_chart(browser, tmp_path):
+    clip = clips.people_clip(tmp_path / "people.mp4")
+    with maskwatch(tmp_path) as (client, _, _):
+        assert client.post("/v1/cameras", json={"id": "door", "url": clip.as_uri(), "fps": 5, "loop": True}).status_code == 201
+        base = str(client.base_url)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        requests_elsewhere = []
+        page.on("request", lambda r: None if r.url.startswith(base) or r.url.startswith(("data:", "blob:")) else requests_elsewhere.append(r.url))
+        page.goto(base + "/")
+        page.wait_for_selector("#cameras:not([hidden]) #camera-door .cam-status.state-up", timeout=30_000)
+        page.wait_for_function("document.querySelector('#camera-door img').naturalWidth === 640", timeout=30_000)
+        page.wait_for_function("/Today: [1-9]/.test(document.querySelector('#camera-door .cam-today').textContent)", timeout=60_000)
+        assert page.locator("#camera-door .cam-chart canvas").count() == 1  # uPlot drew the compliance chart
+        today = client.get("/v1/cameras/door").json()["today"]
+        shown = page.inner_text("#camera-door .cam-today")
+        assert shown.startswith("Today: ") and "with mask" in shown and today["people"] >= int(shown.split()[1])
+        assert requests_elsewhere == []  # the chart library comes from this server
+        screenshot = os.environ.get("MASKWATCH_CAMERAS_SCREENSHOT") or str(tmp_path / "cameras.png")
+        page.locator("#cameras").screenshot(path=screenshot)
+        assert os.path.getsize(screenshot) > 10_000
