@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     protect_metrics: bool = Field(False, description="/metrics needs an API key too (when keys are configured)")
     null_endpoint: bool = Field(False, description="serve POST /v1/null (upload parsed and decoded, no model) for benchmarks")
     log_level: str = Field("info", description="debug, info, warning or error")
+    cameras_enabled: bool = Field(True, description="false: this process watches no camera and its camera routes answer 503 "
+                                  "(API replicas, when other replicas watch the cameras)")
     cameras_file: Path | None = Field(None, description="YAML or TOML file of cameras (read-only through the API)")
     cameras_db: Path = Field(Path("cameras.db"), description="SQLite file keeping the cameras added through the API and "
                              "the people counted; ':memory:' keeps nothing")

@@ -211,3 +211,10 @@ def test_snapshot_blurs_faces_unless_asked(camera_client):
         images[query] = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
     inside = (slice(60, 90), slice(50, 70))  # well inside the box [40, 50, 80, 100], away from the drawn edges
     assert images[""][inside].std() < 0.3 * images["?blur=false"][inside].std()
+
+
+def test_cameras_can_be_off_in_a_replica(tmp_path):
+    with TestClient(create_app(Settings(cameras_enabled=False, cameras_db=tmp_path / "c.db"), load_models=False)) as client:
+        response = client.get("/v1/cameras")
+        assert response.status_code == 503 and "MASKWATCH_CAMERAS_ENABLED" in response.json()["error"]["message"]
+    assert not (tmp_path / "c.db").exists()

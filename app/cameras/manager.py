@@ -58,6 +58,9 @@ class CameraManager:
             return False
 
     async def start(self, from_file: list[CameraSpec]) -> None:
+        if not self.settings.cameras_enabled:
+            self.elsewhere = "cameras are off in this process (MASKWATCH_CAMERAS_ENABLED=false): other replicas watch them"
+            return
         if not self._take_lock():
             self.elsewhere = (f"another worker watches the cameras of {self.settings.cameras_db}; "
                               "the camera API needs WORKERS=1")
