@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="debug, info, warning or error")
     cameras_enabled: bool = Field(True, description="false: this process watches no camera and its camera routes answer 503 "
                                   "(API replicas, when other replicas watch the cameras)")
+    camera_peers: Annotated[list[str], NoDecode] = Field([], description="comma-separated names whose addresses are the replicas "
+                                                         "sharing the cameras file's cameras (a headless Service); empty = this one watches all")
+    camera_self: str | None = Field(None, description="this replica's address among the peers' (unset: its host name's address)")
+    camera_peer_poll_s: float = Field(10, gt=0, description="how often the peers are looked up again")
     cameras_file: Path | None = Field(None, description="YAML or TOML file of cameras (read-only through the API)")
     cameras_db: Path = Field(Path("cameras.db"), description="SQLite file keeping the cameras added through the API and "
                              "the people counted; ':memory:' keeps nothing")
@@ -104,7 +108,7 @@ class Settings(BaseSettings):
     def resolved_cpu_threads(self) -> int:
         return self.cpu_threads or len(os.sched_getaffinity(0))
 
-    @field_validator("api_keys", "camera_hosts", mode="before")
+    @field_validator("api_keys", "camera_hosts", "camera_peers", mode="before")
     @classmethod
     def split_keys(cls, value):
         return [k.strip() for k in value.split(",") if k.strip()] if isinstance(value, str) else value

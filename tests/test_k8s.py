@@ -80,6 +80,11 @@ def test_pods_are_probed_locked_down_and_bounded(objects):
     assert {e["name"]: e.get("value") for e in api["spec"]["template"]["spec"]["containers"][0]["env"]}["MASKWATCH_CAMERAS_ENABLED"] == "false"
     assert api["spec"]["template"]["spec"]["topologySpreadConstraints"]
     assert kinds["PodDisruptionBudget"][0]["spec"]["minAvailable"] == 1
+    cameras = kinds["StatefulSet"][0]
+    camera_env = {e["name"]: e for e in cameras["spec"]["template"]["spec"]["containers"][0]["env"]}
+    peers = next(svc for svc in kinds["Service"] if svc["metadata"]["name"] == camera_env["MASKWATCH_CAMERA_PEERS"]["value"])
+    assert peers["spec"]["clusterIP"] == "None" and peers["spec"]["publishNotReadyAddresses"] is False
+    assert camera_env["MASKWATCH_CAMERA_SELF"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP" and cameras["spec"]["replicas"] > 1
     assert kinds["NetworkPolicy"][0]["spec"]["ingress"][0]["ports"] == [{"port": 8000, "protocol": "TCP"}]
 
 

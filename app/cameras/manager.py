@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from app import metrics
 from app.cameras.config import CameraPatch, CameraSpec, CameraURLError, check_url, read_cameras_file, redact
+from app.cameras.sharding import own_address, owner, resolve_peers
 from app.cameras.store import CameraStore
 from app.cameras.watcher import CameraWatcher
 from app.errors import APIError
@@ -39,6 +40,9 @@ class CameraManager:
         self.elsewhere: str | None = None  # why this process does not watch the cameras
         self._lock_file = None
         self._purge: asyncio.Task | None = None
+        self._shards: asyncio.Task | None = None
+        self.sharded: list[CameraSpec] = []  # with MASKWATCH_CAMERA_PEERS: the file's cameras, each watched by its owner
+        self.peers: set[str] = set()
 
     def _take_lock(self) -> bool:
         """Only one process watches the cameras of one database (several uvicorn workers share it)."""
@@ -72,6 +76,11 @@ class CameraManager:
             self.elsewhere = f"the camera database {self.settings.cameras_db} cannot be opened: {err} (MASKWATCH_CAMERAS_DB)"
             log.error(self.elsewhere)
             return
+        self._purge = asyncio.get_running_loop().create_task(self._purge_loop())
+        if self.settings.camera_peers:
+            self.sharded = from_file
+            self._shards = asyncio.get_running_loop().create_task(self._share_loop(self.settings.camera_self or own_address()))
+            return
         for spec in from_file:
             self._watch(spec, "file")
         for stored in self.store.cameras():
@@ -79,13 +88,26 @@ class CameraManager:
                 log.warning("camera %s: the cameras file defines it; the API's copy is ignored", stored["id"])
                 continue
             self._watch(CameraSpec.model_validate(stored), "api")
-        self._purge = asyncio.get_running_loop().create_task(self._purge_loop())
         log.info("watching %d cameras", len(self.watchers))
+
+    async def _share_loop(self, me: str) -> None:
+        """Watch the file's cameras this replica owns among the live peers, and let go of the others."""
+        while True:
+            self.peers = await asyncio.to_thread(resolve_peers, self.settings.camera_peers)
+            mine = {spec.id for spec in self.sharded if owner(spec.id, self.peers) == me}
+            for camera in [c for c in self.watchers if c not in mine]:
+                await self.watchers.pop(camera).stop()
+                log.info("camera %s: now watched by replica %s", camera, owner(camera, self.peers))
+            for spec in self.sharded:
+                if spec.id in mine and spec.id not in self.watchers:
+                    self._watch(spec, "file")
+            await asyncio.sleep(self.settings.camera_peer_poll_s)
 
     async def stop(self) -> None:
         """Close every stream (SIGTERM), counting the people still in view."""
-        if self._purge is not None:
-            self._purge.cancel()
+        for task in (self._purge, self._shards):
+            if task is not None:
+                task.cancel()
         for watcher in self.watchers.values():  # every stream told at once, so their closing overlaps
             watcher.reader.request_stop()
         await asyncio.gather(*(w.stop() for w in self.watchers.values()))
@@ -106,6 +128,8 @@ class CameraManager:
     def get(self, camera: str) -> CameraWatcher:
         self.check_here()
         watcher = self.watchers.get(camera)
+        if watcher is None and any(spec.id == camera for spec in self.sharded):
+            raise APIError(404, "camera_on_other_replica", f"camera {camera!r} is watched by replica {owner(camera, self.peers)}")
         if watcher is None:
             raise APIError(404, "camera_not_found", f"no camera {camera!r}")
         return watcher
@@ -122,6 +146,8 @@ class CameraManager:
 
     def add(self, spec: CameraSpec) -> CameraWatcher:
         self.check_here()
+        if self.settings.camera_peers:
+            raise APIError(409, "sharded", "with MASKWATCH_CAMERA_PEERS, cameras come from the cameras file, shared by every replica")
         self._check_url(spec.url)
         if spec.id in self.watchers:
             raise APIError(409, "camera_exists", f"camera {spec.id!r} exists; PATCH or DELETE it")
