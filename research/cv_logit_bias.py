@@ -21,16 +21,9 @@ from training.metrics import calibrate, calibrated_probs, per_dataset, summarize
 from training.splits import FOLDS_FILE, load_split
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="DIR:VARIANT of a training.crossval run")
-    add_data_args(parser)  # the folders the run read
-    parser.add_argument("--out", required=True, help="JSON report")
-    args = parser.parse_args()
-    folder, _, variant = args.run.partition(":")
-    if variant not in VARIANTS or not (Path(folder) / "predictions.npz").is_file():
-        parser.error(f"expected DIR:VARIANT, VARIANT one of {sorted(VARIANTS)}, DIR/predictions.npz from training.crossval")
-    voc = load_data(parser, args)
+def rescore(folder: str, variant: str, voc: list, bias_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, list, np.ndarray]:
+    """Pooled test probabilities of `variant` of a crossval run with each fold's ACA bias (times `bias_scale`),
+    the labels, and the biases. Raises ValueError if the run's folds differ from `voc`'s."""
     table = FaceTable.from_voc(voc, load_images=False)
     held = {im.stem for im in voc}
     folds = [[s for s in fold if s in held] for fold in load_split(FOLDS_FILE)["folds"]]
@@ -40,17 +33,32 @@ def main() -> None:
     for k, stems in enumerate(folds):
         train_idx, val_idx, _ = fold_indices(table, voc, stems, k)
         if not np.array_equal(blob["val_labels"][start:start + len(val_idx)], table.labels[val_idx]):
-            parser.error(f"fold {k}'s validation faces differ from the run's: was it run on other --data or folds?")
+            raise ValueError(f"fold {k}'s validation faces differ from the run's: was it run on other --data or folds?")
         val = np.log(np.clip(val_probs[start:start + len(val_idx)], 1e-12, 1))
         start += len(val_idx)
         temperature, bias = calibrate(val, table.labels[val_idx], table.labels[train_idx], logit_bias=True)
         test = np.log(np.clip(test_probs[blob["test_fold"] == k], 1e-12, 1))
-        probs.append(calibrated_probs(test, temperature, bias))
-        biases.append(bias.tolist())
-    y = blob["test_labels"]
-    pooled = np.concatenate(probs)
-    report = {"run": args.run, "biases": biases, "pooled": summarize(y, pooled),
-              "per_dataset": per_dataset(y, pooled, table.datasets[blob["test_idx"]])}
+        probs.append(calibrated_probs(test, temperature, bias * bias_scale))
+        biases.append((bias * bias_scale).tolist())
+    return np.concatenate(probs), blob["test_labels"], biases, table.datasets[blob["test_idx"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="DIR:VARIANT of a training.crossval run")
+    add_data_args(parser)  # the folders the run read
+    parser.add_argument("--bias-scale", type=float, default=1.0, help="use each fitted bias times this (1 = as fitted)")
+    parser.add_argument("--out", required=True, help="JSON report")
+    args = parser.parse_args()
+    folder, _, variant = args.run.partition(":")
+    if variant not in VARIANTS or not (Path(folder) / "predictions.npz").is_file():
+        parser.error(f"expected DIR:VARIANT, VARIANT one of {sorted(VARIANTS)}, DIR/predictions.npz from training.crossval")
+    try:
+        pooled, y, biases, datasets = rescore(folder, variant, load_data(parser, args), args.bias_scale)
+    except ValueError as err:
+        parser.error(str(err))
+    report = {"run": args.run, "bias_scale": args.bias_scale, "biases": biases, "pooled": summarize(y, pooled),
+              "per_dataset": per_dataset(y, pooled, datasets)}
     Path(args.out).write_text(json.dumps(report, indent=1))
     keys = ("aca", "acc_with_mask", "acc_without_mask", "acc_mask_worn_incorrectly", "ece")
     print("pooled", {k: round(report["pooled"][k], 4) for k in keys})

@@ -169,3 +169,16 @@ def test_recipe_flags_come_from_the_config_and_override_only_what_is_given():
     assert cfg.input_size == PRESETS["maskwatch"]["input_size"] and cfg.lr == PRESETS["maskwatch"]["lr"]
     assert recipe_from_args(parser.parse_args(["--preset", "paper"])) == TrainConfig()
     assert not recipe_from_args(parser.parse_args(["--no-pretrained"])).pretrained
+
+
+def test_top_cut_drops_up_to_that_share_of_the_top_of_half_the_boxes():
+    rows = np.repeat(np.arange(100, dtype=np.uint8)[:, None], 100, axis=1)  # each pixel is its row number
+    image = np.stack([rows] * 3, axis=2)
+    n = 400
+    table = FaceTable([image], np.zeros(n, np.int64), np.tile(np.array([[0, 0, 100, 100]], np.float32), (n, 1)),
+                      np.zeros(n, np.int64), [f"f#{i}" for i in range(n)], ["f"])
+    tops = table.crops(np.arange(n), 10, 0.0, rng=np.random.default_rng(0), top_cut=1 / 3)[:, 0, 0, 0].astype(int)
+    # a crop's first pixel averages its first tenth of rows: 4 or 5 for a box from the top
+    assert 0.4 < (tops > 5).mean() < 0.6  # half the boxes start lower
+    assert tops.max() <= 33 + 5  # by at most a third of their height
+    assert (table.crops(np.arange(n), 10, 0.0)[:, 0, 0, 0] <= 5).all()  # without it, every box starts at the top

@@ -178,7 +178,7 @@ def fit(table: FaceTable, train_idx: np.ndarray, val_idx: np.ndarray, cfg: Train
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         if cfg.augment:
-            x_train = augment_batch(to_tensor(table.crops(train_idx, cfg.input_size, cfg.margin, cfg.jitter, rng)), gen, cfg.rotate, cfg.lowres).to(device)
+            x_train = augment_batch(to_tensor(table.crops(train_idx, cfg.input_size, cfg.margin, cfg.jitter, rng, cfg.top_cut)), gen, cfg.rotate, cfg.lowres).to(device)
         else:
             x_train = x_fixed
         order = epoch_order(y_train, weights.cpu(), cfg.sampler, gen)

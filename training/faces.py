@@ -60,9 +60,10 @@ class FaceTable:
         return np.flatnonzero(np.isin(self.image_index, wanted))
 
     def crops(self, indices: np.ndarray, size: int, margin: float, jitter: float = 0.0,
-              rng: np.random.Generator | None = None) -> np.ndarray:
-        """uint8 crops (N, size, size, 3); `jitter` moves and rescales each box by up to that fraction."""
-        if (size, margin) in self.fixed_crops and jitter == 0:
+              rng: np.random.Generator | None = None, top_cut: float = 0.0) -> np.ndarray:
+        """uint8 crops (N, size, size, 3); `jitter` moves and rescales each box by up to that fraction, and
+        `top_cut` drops up to that share of the top of half the boxes."""
+        if (size, margin) in self.fixed_crops and jitter == 0 and top_cut == 0:
             return self.fixed_crops[(size, margin)][indices]
         if not self.images:
             raise ValueError(f"this face table holds only crops at {list(self.fixed_crops)}, not size {size} margin {margin}")
@@ -74,6 +75,11 @@ class FaceTable:
             centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + rng.uniform(-jitter, jitter, (len(boxes), 2)) * wh
             wh = wh * rng.uniform(1 - jitter, 1 + jitter, (len(boxes), 1))
             boxes = np.concatenate([centre - wh / 2, centre + wh / 2], axis=1)
+        if top_cut > 0:
+            # other detectors draw faces from the eyes down: the label must not hang on where the box starts
+            rng = rng or np.random.default_rng()
+            cut = rng.uniform(0, top_cut, len(boxes)) * (rng.random(len(boxes)) < 0.5)
+            boxes[:, 1] += cut * (boxes[:, 3] - boxes[:, 1])
         for img_idx in np.unique(self.image_index[indices]):
             rows = np.flatnonzero(self.image_index[indices] == img_idx)
             out[rows] = crop_faces(self.images[img_idx], boxes[rows], size, margin)

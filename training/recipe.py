@@ -29,6 +29,7 @@ class TrainConfig:
     label_smoothing: float = _opt(0.0, "label smoothing")
     augment: bool = _opt(False, "box jitter, flips, brightness and contrast")
     jitter: float = _opt(0.1, "with augment: box shift and scale, as a fraction of its size")
+    top_cut: float = _opt(0.0, "with augment: drop up to this share of the top of half the boxes (eyes-to-chin boxes)")
     rotate: float = _opt(0.0, "with augment: rotation up to this many degrees")
     lowres: float = _opt(0.0, "with augment: share of crops shown at a lower resolution, as small faces look")
     flip_tta: bool = _opt(False, "average each crop's logits with its mirror image's")
