@@ -7,7 +7,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-import supervision as sv
 
 # faces start a track at this detection score or more (ByteTrack adds 0.1); weaker ones only extend a track
 TRACK_START_SCORE = 0.4
@@ -28,6 +27,10 @@ class Person:
 
 class PeopleTracker:
     def __init__(self, fps: float, gap_s: float, min_frames: int = 2):
+        # here, not above: supervision and the scipy and matplotlib it imports take 0.5 s, paid with the first camera
+        import supervision as sv
+
+        self.detections = sv.Detections
         self.gap_s, self.min_frames = gap_s, min_frames
         with warnings.catch_warnings():  # ByteTrack is deprecated in supervision 0.30, pinned for it (pyproject.toml)
             warnings.simplefilter("ignore")
@@ -42,11 +45,11 @@ class PeopleTracker:
     def update(self, faces: list, now: float, wall: float) -> list[Person]:
         """Feed one analysed frame's faces; returns the people whose track ended (seen in `min_frames` frames or more)."""
         if faces:
-            detections = sv.Detections(xyxy=np.array([f.box for f in faces], dtype=np.float32),
+            detections = self.detections(xyxy=np.array([f.box for f in faces], dtype=np.float32),
                                        confidence=np.array([f.detection_score for f in faces], dtype=np.float32),
                                        data={"face": np.arange(len(faces))})
         else:
-            detections = sv.Detections.empty()
+            detections = self.detections.empty()
         tracked = self.tracker.update_with_detections(detections)
         for track, index in zip(tracked.tracker_id, tracked.data.get("face", [])):
             face = faces[int(index)]
