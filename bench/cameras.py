@@ -2,6 +2,7 @@
 
     python -m bench.cameras [--cameras 1 2 4 6] [--fps 2] [--seconds 60] [--size 1280x720] [--source-fps 15]
                             [--upload-rate 4] [--out research/results/bench/cameras]
+    python -m bench.cameras --decode-only 4 --seconds 30     # CPU cores one camera's reading and decoding take
 
 Each camera is a real RTSP server of its own (GStreamer, `bench/streams/rtsp_server.py`) playing an H.264 clip
 of people walking in and out. A real server (uvicorn, service defaults) first serves uploads alone: Kaggle
@@ -142,6 +143,25 @@ def run_level(client: httpx.Client, url: str, pid: int, clip: Path, count: int, 
             "mb_per_camera": round((rss - rss_before) / count, 1)}
 
 
+def decode_cost(clip: Path, count: int, seconds: float) -> dict:
+    """CPU cores that reading and decoding alone take per camera: `count` readers in this process, no analysis."""
+    from app.cameras.reader import StreamReader
+
+    with ExitStack() as stack:
+        urls = [stack.enter_context(rtsp_server(clip, free_port()))[0] for _ in range(count)]
+        readers = [StreamReader(f"cam{i}", url) for i, url in enumerate(urls)]
+        for reader in readers:
+            reader.start()
+        time.sleep(5)  # connected and decoding
+        cpu, wall, frames = time.process_time(), time.monotonic(), sum(r.frames_read for r in readers)
+        time.sleep(seconds)
+        cpu, wall, frames = time.process_time() - cpu, time.monotonic() - wall, sum(r.frames_read for r in readers) - frames
+        for reader in readers:
+            reader.stop(5)
+    return {"cameras": count, "seconds": round(wall, 1), "frames_per_s_per_camera": round(frames / wall / count, 1),
+            "cores_per_camera": round(cpu / wall / count, 4)}
+
+
 def markdown(report: dict) -> str:
     a, base = report["args"], report["uploads_alone"]
     lines = [f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores. Each camera: RTSP (H.264, {a['size']} at "
@@ -167,8 +187,17 @@ def main() -> None:
     parser.add_argument("--source-fps", type=float, default=15.0, help="frames per second the cameras send")
     parser.add_argument("--upload-rate", type=float, default=4.0, help="uploads per second")
     parser.add_argument("--data", default=KAGGLE_DATA, help="VOC folder whose test part is uploaded")
+    parser.add_argument("--decode-only", type=int, metavar="N", help="only measure what N cameras' decoding costs (no server)")
     parser.add_argument("--out", default="research/results/bench/cameras")
     args = parser.parse_args()
+    if args.decode_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            clip = make_clip(Path(tmp), args.size, args.source_fps, args.seconds + 30)
+            result = {"args": {**vars(args), "size": f"{args.size[0]}x{args.size[1]}"}, **decode_cost(clip, args.decode_only, args.seconds)}
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "decode_cost.json").write_text(json.dumps(result, indent=1))
+        print(json.dumps(result))
+        return
     bodies = [multipart(b) for b in uploads(args.data, "test")]
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp), args.size, args.source_fps, args.seconds + args.warmup + 30)
