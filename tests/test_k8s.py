@@ -1,6 +1,8 @@
 """The Kubernetes manifests (deploy/k8s): every overlay renders with `kubectl kustomize`, every object is valid
 against the Kubernetes 1.32 OpenAPI schemas (kubernetes-validate, offline), and the objects have what the
 README promises: probes, a locked-down securityContext, resources, a PDB, an HPA on a metric /metrics exposes."""
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +16,7 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate")
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 K8S = ROOT / "deploy" / "k8s"
 VERSION = "1.32.0"
-CRDS = {"ScaledObject", "PodMonitor"}  # checked by their operators, not here: no offline schema
+CRDS = {"ScaledObject", "PodMonitor", "PrometheusRule"}  # checked by their operators, not here: no offline schema
 
 
 def relative(path, start) -> str:
@@ -102,3 +104,18 @@ def test_autoscaling_follows_a_metric_the_service_exposes(objects):
         (hpa,) = kinds["HorizontalPodAutoscaler"]
         assert hpa["apiVersion"] == "autoscaling/v2" and hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] in exposed
     assert "maskwatch_uploads_in_progress" in exposed
+
+
+def test_the_monitoring_component_carries_the_alert_rules_and_the_dashboard_unchanged(objects):
+    name, docs = objects
+    if "monitoring" not in name:
+        return
+    spec = importlib.util.spec_from_file_location("monitoring", K8S / "monitoring.py")
+    monitoring = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(monitoring)
+    for file, make in monitoring.OUTPUTS.items():  # written by the script from the one copy compose uses
+        assert (K8S / "components" / "monitoring" / file).read_text() == make(), f"{file} is stale: python deploy/k8s/monitoring.py"
+    kinds = by_kind(docs)
+    assert kinds["PrometheusRule"][0]["spec"] == yaml.safe_load((ROOT / "deploy" / "alerts.yml").read_text())
+    dashboard = next(c for c in kinds["ConfigMap"] if c["metadata"]["name"] == "maskwatch-dashboard")
+    assert json.loads(dashboard["data"]["maskwatch.json"]) == json.loads((ROOT / "deploy" / "grafana" / "maskwatch.json").read_text())
