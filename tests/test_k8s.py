@@ -1,5 +1,5 @@
 """The Kubernetes manifests (deploy/k8s): every overlay renders with `kubectl kustomize`, every object is valid
-against the Kubernetes 1.32 OpenAPI schemas (kubernetes-validate, offline), and the objects have what the
+against the Kubernetes 1.37 OpenAPI schemas (kubernetes-validate, offline), and the objects have what the
 README promises: probes, a locked-down securityContext, resources, a PDB, an HPA on a metric /metrics exposes."""
 import importlib.util
 import json
@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 K8S = ROOT / "deploy" / "k8s"
-VERSION = "1.32.0"
+VERSION = "1.37.0"  # the newest release kubernetes-validate 1.37.0 has schemas for
 CRDS = {"ScaledObject", "PodMonitor", "PrometheusRule"}  # checked by their operators, not here: no offline schema
 
 
