@@ -2,8 +2,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -116,3 +118,34 @@ def wait_for(condition, timeout: float, message: str):
             return value
         time.sleep(0.1)
     raise AssertionError(message)
+
+
+class WebhookReceiver:
+    """A local webhook receiver in a thread: keeps every POST as (body bytes, headers), answering after `delay_s`."""
+
+    def __init__(self, delay_s: float = 0.0):
+        self.posts: list[tuple[bytes, dict]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay_s)
+                receiver.posts.append((body, dict(self.headers)))
+                try:
+                    self.send_response(204)
+                    self.end_headers()
+                except BrokenPipeError:
+                    pass  # the sender gave up waiting
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

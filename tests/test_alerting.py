@@ -6,14 +6,12 @@ import json
 import re
 import shutil
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
 
 from bench.streams import clips
-from tests.conftest import ROOT, free_port, maskwatch, wait_for
+from tests.conftest import ROOT, WebhookReceiver, free_port, maskwatch, wait_for
 
 pytestmark = pytest.mark.skipif(not all(shutil.which(t) for t in ("prometheus", "prometheus-alertmanager", "ffmpeg")),
                                 reason="needs Debian's prometheus and prometheus-alertmanager, and ffmpeg (.ci/run installs them)")
@@ -25,33 +23,13 @@ def fast_rules() -> str:
     return re.sub(r"for: \d+m", "for: 1s", re.sub(r"\[\d+m\]", "[1m]", text))
 
 
-class Receiver:
-    """A webhook receiver: keeps the JSON bodies Alertmanager POSTs."""
-
-    def __init__(self):
-        self.bodies: list[dict] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/alerts"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def alerts(self) -> list[dict]:
-        return [alert for body in self.bodies for alert in body["alerts"]]
+def alerts(receiver: WebhookReceiver) -> list[dict]:
+    return [alert for body, _ in receiver.posts for alert in json.loads(body)["alerts"]]
 
 
 def test_low_compliance_reaches_a_webhook_through_alertmanager(tmp_path):
     clip = clips.encode(clips.people_frames(groups=(0,), gap_s=2.0), tmp_path / "unmasked.mp4")
-    receiver = Receiver()
+    receiver = WebhookReceiver()
     am_port, prom_port = free_port(), free_port()
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump({
         "route": {"receiver": "hook", "group_by": ["alertname", "camera"], "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"},
@@ -70,13 +48,13 @@ def test_low_compliance_reaches_a_webhook_through_alertmanager(tmp_path):
                                    f"--web.listen-address=127.0.0.1:{prom_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
         try:
             assert client.post("/v1/cameras", json={"id": "door", "url": clip.as_uri(), "fps": 5, "loop": True}).status_code == 201
-            wait_for(lambda: any(a["labels"]["alertname"] == "MaskWatchLowCompliance" for a in receiver.alerts()), 90,
+            wait_for(lambda: any(a["labels"]["alertname"] == "MaskWatchLowCompliance" for a in alerts(receiver)), 90,
                      "Alertmanager delivered no low-compliance alert")
         finally:
             for part in parts:
                 part.terminate()
                 part.wait(timeout=20)
-            receiver.httpd.shutdown()
-    alert = next(a for a in receiver.alerts() if a["labels"]["alertname"] == "MaskWatchLowCompliance")
+            receiver.close()
+    alert = next(a for a in alerts(receiver) if a["labels"]["alertname"] == "MaskWatchLowCompliance")
     assert alert["status"] == "firing" and alert["labels"]["camera"] == "door" and alert["labels"]["severity"] == "warning"
     assert alert["annotations"]["summary"].startswith("Camera door: 100% of people")

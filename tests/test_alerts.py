@@ -5,9 +5,7 @@ import hashlib
 import hmac
 import json
 import shutil
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import httpx
@@ -21,41 +19,18 @@ from app.cameras.config import CameraSpec
 from app.cameras.watcher import with_compliance
 from app.settings import Settings
 from bench.streams import clips
-from tests.conftest import free_port, maskwatch, wait_for
+from tests.conftest import WebhookReceiver, free_port, maskwatch, wait_for
 
 SECRET = "shared-secret"
 
 
-class Receiver:
-    """A webhook receiver that keeps what it gets, answering after `delay_s`, and checks signatures."""
-
-    def __init__(self, delay_s: float = 0.0):
-        self.received: list[tuple[dict, bool]] = []  # (alert, signature valid)
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(delay_s)
-                expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-                receiver.received.append((json.loads(body), hmac.compare_digest(expected, self.headers.get(SIGNATURE_HEADER, ""))))
-                try:
-                    self.send_response(204)
-                    self.end_headers()
-                except BrokenPipeError:
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def received(receiver: WebhookReceiver) -> list[tuple[dict, bool]]:
+    """Each alert the receiver got, and whether its signature checks out with SECRET."""
+    out = []
+    for body, headers in receiver.posts:
+        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        out.append((json.loads(body), hmac.compare_digest(expected, headers.get(SIGNATURE_HEADER, ""))))
+    return out
 
 
 def counted(result: str) -> float:
@@ -92,12 +67,12 @@ def test_a_receiver_that_is_down_costs_retries_then_a_counted_failure():
 
 
 def test_a_slow_receiver_times_out_and_is_retried():
-    receiver = Receiver(delay_s=1.0)
+    receiver = WebhookReceiver(delay_s=1.0)
     try:
         failed = counted("failed")
         assert not deliver(receiver.url, timeout_s=0.2)
         assert counted("failed") == failed + 1
-        wait_for(lambda: len(receiver.received) == 3, 5, "every try should have reached the receiver")
+        wait_for(lambda: len(receiver.posts) == 3, 5, "every try should have reached the receiver")
     finally:
         receiver.close()
 
@@ -140,14 +115,14 @@ def test_unmasked_people_send_one_signed_alert(tmp_path):
     (tmp_path / "cameras.yaml").write_text(
         f"cameras:\n  - id: door\n    url: {clip.as_uri()}\n    fps: 5\n    loop: true\n"
         "    alerts: [{rule: low_compliance, below: 0.7, window_minutes: 1, min_people: 3}]\n")
-    receiver = Receiver()
+    receiver = WebhookReceiver()
     try:
         with maskwatch(tmp_path, MASKWATCH_CAMERAS_FILE=str(tmp_path / "cameras.yaml"), MASKWATCH_ALERT_WEBHOOK=receiver.url,
                        MASKWATCH_ALERT_SECRET=SECRET, MASKWATCH_ALERT_EVAL_S="0.5", MASKWATCH_PUBLIC_URL="http://shop:8000") as (client, _, _):
-            wait_for(lambda: receiver.received, 60, "no alert arrived")
+            wait_for(lambda: receiver.posts, 60, "no alert arrived")
             time.sleep(3)  # more people are counted meanwhile: still one incident
             assert 'maskwatch_alerts_total{result="delivered"} 1.0' in client.get("/metrics").text
-        (alert, signed), = receiver.received
+        (alert, signed), = received(receiver)
         assert signed and alert["camera"] == "door" and alert["rule"] == "low_compliance" and alert["window_minutes"] == 1
         assert alert["counts"]["people"] >= 3 and alert["counts"]["compliance"] == 0.0
         assert alert["snapshot"] == "http://shop:8000/v1/cameras/door/snapshot"
