@@ -2,7 +2,7 @@
 
 Every torch op releases the GIL and takes it back. In the server's process the event loop and the decode threads
 hold it meanwhile, for up to the interpreter's switch interval each time, so a tiny op beside a busy Python
-thread waits far longer than it runs (measured: BENCHMARKS.md, "Models in a child process"). On a GPU, where a
+thread waits far longer than it runs (measured: research/results/bench/HISTORY.md, "Models in a child process"). On a GPU, where a
 batch is some thousand kernel launches of a few microseconds, that wait can be the batch's cost. A child process launches
 them undisturbed; it receives decoded images through a pipe and sends the faces back.
 
@@ -16,7 +16,8 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from app.settings import Settings
-from models.face_pipeline import FacePipeline, Job, open_pipeline, shrink
+from models.face_pipeline import FacePipeline, Job, shrink
+from models.loading import open_pipeline
 
 log = logging.getLogger("maskwatch")
 
@@ -29,7 +30,8 @@ def load_pipeline(settings: Settings, device: str, max_batch: int) -> FacePipeli
     """The service's pipeline on `device`, warmed for batches up to `max_batch`; call it in the thread that will run it."""
     pipeline = open_pipeline(settings.backend, device, settings.precision, settings.model_dir, settings.resolved_torch_threads(),
                              min_confidence=settings.min_confidence, max_faces=settings.max_faces,
-                             scale=settings.detector_scale, score_floor=settings.detector_score_floor)
+                             scale=settings.detector_scale, score_floor=settings.detector_score_floor,
+                             static_canvases=settings.static_canvases)
     pipeline.warm_up(max_batch)  # the first requests pay no lazy start-up
     return pipeline
 

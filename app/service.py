@@ -21,7 +21,7 @@ from models.labels import CLASSES
 
 def model_thread() -> ThreadPoolExecutor:
     """The one thread that ever calls torch: a second calling thread gets its own OpenMP team, and two teams
-    spinning on few cores slow CPU inference down (measured by `python -m bench.speedups`, BENCHMARKS.md)."""
+    spinning on few cores slow CPU inference down (measured by `python -m bench.speedups`: research/results/bench/HISTORY.md, "What made the CPU path faster")."""
     return ThreadPoolExecutor(1, thread_name_prefix="model")
 
 

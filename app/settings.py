@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from models.face_pipeline import DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR
+from models.defaults import DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
 
@@ -25,16 +25,19 @@ class Settings(BaseSettings):
     max_faces: int = Field(MAX_FACES, gt=0, description="most faces returned per image")
     max_boxes: int = Field(500, gt=0, description="most boxes accepted in the `faces` field")
     detector_scale: int = Field(DETECTOR_SCALE, ge=0, description="short side (px) the detector reads images at; 0 = the "
-                                "weights' own (why this default: BENCHMARKS.md)")
+                                "weights' own (why this default: research/results/bench/HISTORY.md, \"What made the CPU path faster\")")
     detector_score_floor: float = Field(SCORE_FLOOR, ge=0, le=1, description="detections under this score are dropped before "
                                         "NMS (a min_confidence below it acts as it)")
     backend: Literal["auto", "torch", "openvino", "onnxruntime", "openvino-ir"] = Field(
         "auto", description="what runs the networks: torch, or on a CPU OpenVINO or ONNX Runtime; openvino-ir runs the exported "
         "openvino/ folder without torch; auto = on a CPU openvino-ir when model_dir/openvino is an export of its .pt files, "
-        "else the fastest installed; torch on CUDA (BENCHMARKS.md, \"CPU runtimes\")")
-    precision: Literal["fp32", "fp16", "bf16"] = Field(
+        "else the fastest installed; torch on CUDA (BENCHMARKS.md, \"The CPU pipeline\")")
+    static_canvases: bool = Field(True, description="openvino-ir: run the detector on a few fixed input shapes, compiled at "
+                                  "start-up (faster); false = one dynamic shape (BENCHMARKS.md, \"The CPU pipeline\")")
+    precision: Literal["fp32", "fp16", "bf16", "int8"] = Field(
         "fp32", description="fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU); "
-        "bf16 is OpenVINO's inference precision on a CPU with bf16 units")
+        "bf16 is OpenVINO's inference precision on a CPU with bf16 units; int8 runs openvino-ir's int8 networks "
+        "(`python -m training.quantize`)")
     torch_threads: int = Field(0, ge=0, description="threads running the networks (torch or OpenVINO) per process; "
                                "0 = the CPUs this process may use")
     cpu_threads: int = Field(0, ge=0, description="threads decoding and drawing images; 0 = the CPUs this process may use")
@@ -93,7 +96,7 @@ class Settings(BaseSettings):
         """The backend for `device`; raises models.backends.BackendError, saying what to change, if it cannot run here."""
         from models.backends import resolve_backend
 
-        return resolve_backend(self.backend, device.split(":")[0], self.precision)
+        return resolve_backend(self.backend, device.split(":")[0], self.precision, self.model_dir)
 
     def resolved_batch_size(self, device: str) -> int:
         """Images per model batch: on a CPU a padded batch is slower than the images one by one."""

@@ -3,7 +3,8 @@
     python -m bench.backends --data ../shared/data/face-mask-detection --part test \
         --backends torch openvino onnxruntime openvino:bf16 --rounds 5 --out runs/bench/backends
 
-A backend is NAME or NAME:PRECISION (models/runtime.py). Each round times every backend once on the same
+A backend is NAME, NAME:PRECISION or NAME:PRECISION:dynamic (openvino-ir on its one dynamic shape, not the static
+canvases). Each round times every backend once on the same
 images, so a machine that slows down during the run slows all of them alike.
 1. model-only, per image: detect (shrink + detector), classify (one batch of 16 faces of the image, its
    detected boxes repeated), detect + classify (`MaskPipeline.__call__`; decoding not timed);
@@ -26,7 +27,8 @@ from bench import load, machine
 from bench.__main__ import FIXTURE, ints, uploads
 from bench.report import save
 from models.backends import BACKENDS, NEEDS, installed
-from models.face_pipeline import FacePipeline, open_pipeline, to_rgb
+from models.face_pipeline import FacePipeline, to_rgb
+from models.loading import open_pipeline
 
 FACES = 16
 
@@ -36,9 +38,10 @@ def runtime_versions() -> str:
     return ", ".join(f"{name} {importlib.metadata.version(name)}" for name in sorted(packages))
 
 
-def parse_backend(text: str) -> tuple[str, str]:
-    name, _, precision = text.partition(":")
-    return name, precision or "fp32"
+def parse_backend(text: str) -> tuple[str, str, bool]:
+    """NAME[:PRECISION][:dynamic] -> (name, precision, static canvases): `dynamic` runs openvino-ir's one dynamic shape."""
+    name, precision, shapes = (text.split(":") + ["", ""])[:3]
+    return name, precision or "fp32", shapes != "dynamic"
 
 
 def time_ms(fn, *args) -> float:
@@ -58,7 +61,11 @@ def model_round(pipeline: FacePipeline, images: list[np.ndarray], times: dict[st
 
 
 def model_only(backends: list[str], images: list[np.ndarray], rounds: int) -> dict:
-    pipelines = {b: open_pipeline(parse_backend(b)[0], precision=parse_backend(b)[1]) for b in backends}
+    pipelines = {}
+    for b in backends:
+        name, precision, static = parse_backend(b)
+        pipelines[b] = open_pipeline(name, precision=precision, static_canvases=static)
+        pipelines[b].warm_up()
     times = {b: {"detect": [], f"classify_{FACES}_faces": [], "detect_classify": []} for b in backends}
     for pipeline in pipelines.values():
         model_round(pipeline, images[:5], {k: [] for k in times[backends[0]]})  # warm-up
@@ -78,8 +85,9 @@ def over_http(backends: list[str], bodies: list[bytes], rounds: int, concurrency
         pool = stack.enter_context(load.client_pool(1))
         bases = {}
         for i, b in enumerate(backends):
-            name, precision = parse_backend(b)
-            env = {"MASKWATCH_BACKEND": name, "MASKWATCH_PRECISION": precision, "MASKWATCH_TORCH_THREADS": threads,
+            name, precision, static = parse_backend(b)
+            env = {"MASKWATCH_BACKEND": name, "MASKWATCH_PRECISION": precision, "MASKWATCH_STATIC_CANVASES": str(static).lower(),
+                   "MASKWATCH_TORCH_THREADS": threads,
                    "MASKWATCH_MAX_IN_FLIGHT": "100000"}
             bases[b] = stack.enter_context(load.server(port + i, 1, env))[0]
             load.run_level(pool, bases[b], "/v1/classify", posts, max(concurrency), 2 * max(concurrency), 1)  # warm-up
@@ -114,7 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(FIXTURE), help="VOC folder whose images are used")
     parser.add_argument("--part", choices=("train", "val", "test"), help="only this part of the saved image split")
-    parser.add_argument("--backends", nargs="+", default=["torch", "openvino", "onnxruntime"], help="NAME or NAME:PRECISION")
+    parser.add_argument("--backends", nargs="+", default=["torch", "openvino", "onnxruntime"], help="NAME, NAME:PRECISION or NAME:PRECISION:dynamic")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=ints, default=[1, 4])
     parser.add_argument("--requests", type=int, default=64, help="uploads per concurrency level per round")

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from models.backends import BACKENDS
-from models.face_pipeline import DEFAULT_CLASSIFIER, open_pipeline
+from models.defaults import DEFAULT_CLASSIFIER
+from models.loading import open_pipeline
 from training.voc import read_voc
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "voc")

@@ -1,6 +1,7 @@
 """Time detect + classify on typical dataset-sized images (about 400 x 300), median over many runs.
 
     python -m bench.pipeline [--data VOC_DIR [--part test]] [--runs 100] [--threads N] [--device cpu|cuda] [--backend auto]
+    python -m bench.pipeline --model-dir DIR ...     # other weights: DIR holds detector.pt, classifier.pt and openvino/
 
 Images: the test fixtures (dataset photos, 400 px wide), or with --data the images of a VOC folder
 (with --part, of that part of the saved image split). Decoding is not timed; the figure is what
@@ -12,11 +13,13 @@ import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from models.backends import BACKENDS
-from models.face_pipeline import open_pipeline
+from models.defaults import WEIGHTS
+from models.loading import open_pipeline
 from training.splits import SPLIT_FILES, load_split
 from training.voc import read_voc
 
@@ -29,10 +32,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto", help="what runs the networks (default: the service's)")
+    parser.add_argument("--model-dir", type=Path, default=WEIGHTS, help="weights to time (default: the shipped ones)")
     parser.add_argument("--data", default=FIXTURE, help="VOC folder whose images are used")
     parser.add_argument("--part", choices=("train", "val", "test"), help="only this part of the saved image split")
     args = parser.parse_args()
-    pipeline = open_pipeline(args.backend, args.device, threads=args.threads)
+    pipeline = open_pipeline(args.backend, args.device, model_dir=args.model_dir, threads=args.threads)
+    pipeline.warm_up()
     voc = read_voc(args.data)
     if args.part:
         wanted = set(load_split(SPLIT_FILES["image"])[args.part])

@@ -3,7 +3,7 @@
 glibc serves every allocation over 32 MiB with a fresh mmap and unmaps it on free, so each detector call at
 544 x 704 page-faulted its largest activation (37 MB) back in, thousands of faults per image. Served from the
 heap and never trimmed, the same memory is reused call after call: faster detection and training on CPU
-(measured by `python -m bench.speedups`, BENCHMARKS.md). The cost: the process keeps its peak heap, bounded
+(measured by `python -m bench.speedups`: research/results/bench/HISTORY.md, "What made the CPU path faster"). The cost: the process keeps its peak heap, bounded
 by the detector's maximum input size.
 """
 import ctypes

@@ -17,7 +17,9 @@ import numpy as np
 
 from models.annotate import annotate
 from models.backends import BACKENDS, BackendError
-from models.face_pipeline import MIN_CONFIDENCE, open_pipeline, to_rgb
+from models.defaults import MIN_CONFIDENCE
+from models.face_pipeline import to_rgb
+from models.loading import open_pipeline
 
 
 def main() -> int:

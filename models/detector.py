@@ -21,7 +21,7 @@ from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from models.checkpoint import read_weights, write_weights
-from models.face_pipeline import sha256_of
+from models.digest import sha256_of
 from models.retinaface_body import RetinaFaceFeatures
 
 FORMAT = "maskwatch-detector/1"
@@ -233,7 +233,7 @@ def load_detector(path: str | Path, device: str | torch.device = "cpu") -> tuple
     spec = DetectorSpec(**fields)
     model = build_detector(spec)
     model.load_state_dict(state)
-    # channels-last halves CPU inference time (measured: models/weights/DETECTOR_CARD.md, "Why this scale")
+    # channels-last halves CPU inference time (measured: research/results/model_history.md, "Why this scale")
     model = fold_frozen_batchnorm(model).to(device, memory_format=torch.channels_last).eval()
     return model, spec, sha256_of(path)
 

@@ -17,12 +17,11 @@ import openvino
 import torch
 
 from models.checkpoint import load_checkpoint
+from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT
 from models.detector import DetectorNetwork, load_detector
-from models.face_pipeline import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, sha256_of
+from models.digest import sha256_of
+from models.export_format import FILES, FORMAT
 from models.runtime import onnx_bytes
-
-FORMAT = "maskwatch-openvino/1"
-FILES = ("detector.xml", "detector.bin", "classifier.xml", "classifier.bin", "export.json")
 
 
 def detector_config(detector_weights: Path) -> tuple[torch.nn.Module, dict]:
@@ -59,6 +58,8 @@ def export(detector_weights: Path, classifier_weights: Path, out: Path) -> dict:
         (Path(tmp) / "export.json").write_text(json.dumps(config, indent=1) + "\n")
         for name in FILES:
             (Path(tmp) / name).replace(out / name)
+    for stale in out.glob("*-int8.*"):  # quantised from the networks just replaced: `training.quantize` again
+        stale.unlink()
     return config
 
 

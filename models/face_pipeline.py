@@ -1,45 +1,15 @@
-"""What every pipeline shares, without torch: the served defaults, the image and face types, and `FacePipeline`,
-which turns a detector's boxes and a classifier's probabilities into faces.
+"""What every pipeline shares, without torch: the image and face types, and `FacePipeline`, which turns a
+detector's boxes and a classifier's probabilities into faces.
 
 `models.pipeline.MaskPipeline` (torch, optionally with a CPU runtime for the networks) and
-`models.ir_pipeline.IRPipeline` (exported OpenVINO files, no torch) both build on it.
+`models.ir_pipeline.IRPipeline` (exported OpenVINO files, no torch) both build on it; `models.loading.open_pipeline`
+opens the one the backend needs.
 """
-import hashlib
-import logging
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
-
-from models.backends import BackendError, resolve_backend
-
-WEIGHTS = Path(__file__).parent / "weights"
-DEFAULT_DETECTOR = WEIGHTS / "detector.pt"
-DEFAULT_CLASSIFIER = WEIGHTS / "classifier.pt"
-DEFAULT_EXPORT = WEIGHTS / "openvino"
-
-# What is served by default. The service's settings (app/settings.py), `python -m models.classify` and
-# `training.evaluate --pipeline` all start from these, so they give the same faces for the same image.
-MIN_CONFIDENCE = 0.3  # lowest detection score returned
-MAX_FACES = 100  # most faces returned per image
-DETECTOR_SCALE = 528  # short side the detector reads at; 0 = the weights' own (BENCHMARKS.md, "Read scale")
-SCORE_FLOOR = 0.1  # detections under it are dropped before NMS, which makes NMS shorter (BENCHMARKS.md)
-
-log = logging.getLogger("maskwatch")
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file, as written in model cards and reported by the service."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def long_side(short_side: int) -> int:
-    """The longest long side the detector reads an image at, for a short side: 4/3 of it (a 4:3 frame fits whole)."""
-    return short_side * 4 // 3
 
 
 @dataclass
@@ -71,7 +41,7 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
 def shrink(rgb: np.ndarray, short_side: int, long_side: int) -> np.ndarray:
     """`rgb` brought down to the detector's read size with area averaging (rather than aliased inside the model);
     unchanged when not larger. Safe in any thread: the service runs it beside decoding, so a batch of camera
-    frames is not shrunk one by one in the model thread (BENCHMARKS.md, "Camera frames")."""
+    frames is not shrunk one by one in the model thread (research/results/bench/HISTORY.md, "Camera frames")."""
     height, width = rgb.shape[:2]
     scale = min(short_side / min(height, width), long_side / max(height, width))
     if scale >= 1:
@@ -169,29 +139,3 @@ class FacePipeline:
     def __call__(self, image: np.ndarray, boxes: np.ndarray | None = None, min_confidence: float | None = None) -> list[Face]:
         """Faces of one decoded image; with `boxes`, detection is skipped and exactly those are classified."""
         return self.run([Job(to_rgb(image), boxes, min_confidence)])[0][0]
-
-
-def open_pipeline(backend: str = "auto", device: str = "cpu", precision: str = "fp32", model_dir: str | Path = WEIGHTS,
-                  threads: int = 0, **options) -> FacePipeline:
-    """The pipeline `backend` runs (as `models.backends.resolve_backend` resolves it) on the weights in `model_dir`:
-    `MaskPipeline` on detector.pt and classifier.pt, or for openvino-ir `IRPipeline` on the exported `model_dir/openvino`.
-    Where `auto` resolves to openvino, openvino-ir runs instead when that export is of these weights: the same faces,
-    faster (BENCHMARKS.md, "CPU runtimes"). `threads` run the networks (0: the CPUs this process may use); `options`
-    go to the pipeline (min_confidence, max_faces, scale, score_floor). Raises BackendError for a backend that cannot run here."""
-    model_dir, threads = Path(model_dir), threads or len(os.sched_getaffinity(0))
-    chosen = resolve_backend(backend, str(device).split(":")[0], precision)
-    if chosen == "openvino-ir" or (backend == "auto" and chosen == "openvino"):
-        from models.ir_pipeline import IRPipeline  # here: that module builds on this one
-
-        try:
-            return IRPipeline(model_dir / "openvino", precision=precision, threads=threads, **options)
-        except BackendError as err:
-            if chosen == "openvino-ir":
-                raise
-            log.warning("backend auto runs openvino, not the faster openvino-ir: %s", err)
-    import torch  # only here: where torch is missing, `auto` resolves to openvino-ir above
-
-    from models.pipeline import MaskPipeline
-
-    torch.set_num_threads(threads)
-    return MaskPipeline(model_dir / "detector.pt", model_dir / "classifier.pt", device, precision=precision, backend=chosen, **options)

@@ -4,89 +4,164 @@ around them in numpy and OpenCV. What the CPU image (Dockerfile.cpu) runs.
 Pre- and post-processing follow torchvision's FCOS step by step (normalise, bilinear resize, pad to a multiple of
 32, anchors, top-k per level, box decoding, clipping, suppression, rescaling), so it finds the faces the torch
 pipeline finds (tests/test_ir_pipeline.py; every test-part image: research/results/runtimes/).
+
+Why twice: torch's version (models/detector.py) is what training validates with and what CUDA runs, post-processing
+whole batches on the GPU; this one is what a CPU runs, without torch installed (the CPU image has none) and on
+static canvases. The agreement test keeps the two equal.
+
+The detector runs on a few static canvases rather than one dynamic shape: OpenVINO runs a network compiled for
+one input shape faster, and an image padded into the smallest canvas that holds it costs less than the dynamic
+shape's overhead (BENCHMARKS.md, "The CPU pipeline"). Only the locations over the image itself (padded to 32, as
+torchvision pads it) are read, so the canvas's extra border finds nothing.
 """
-import json
+import math
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 from models.backends import BackendError, resolve_backend
-from models.crops import crop_faces, normalise
-from models.face_pipeline import DEFAULT_EXPORT, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, FacePipeline, long_side, sha256_of
+from models.crops import crop_faces
+from models.defaults import DEFAULT_EXPORT, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, long_side
+from models.export_format import read_export
+from models.face_pipeline import FacePipeline
+from models.labels import IMAGENET_MEAN, IMAGENET_STD
 
-FORMAT = "maskwatch-openvino/1"
+# Long over short side of the detector's canvases: the common photo and camera shapes, each way up. Every image
+# fits one of those for 4:3, the read size's own; the others spare the padding of wider images.
+CANVAS_ASPECTS = (1, 4 / 3, 3 / 2, 16 / 9)
 
 
-def compile_ir(path: Path, threads: int, precision: str):
-    """An OpenVINO network from `path` (.xml) compiled for the CPU: a function of float32 arrays returning its outputs."""
+def pad32(side: int) -> int:
+    return -(-side // 32) * 32
+
+
+def canvases(short: int, long: int) -> list[tuple[int, int]]:
+    """The detector's static input shapes (height, width) for a read size, smallest first."""
+    shapes = set()
+    for aspect in CANVAS_ASPECTS:
+        sides = pad32(math.floor(min(short, long / aspect))), pad32(math.floor(min(long, short * aspect)))
+        shapes |= {sides, sides[::-1]}
+    return sorted(shapes, key=lambda shape: (shape[0] * shape[1], shape))
+
+
+def compile_ir(path: Path, threads: int, precision: str, mean: np.ndarray, std: np.ndarray,
+               shape: tuple[int, ...] | None = None, uint8: bool = False):
+    """An OpenVINO network from `path` (.xml) compiled for the CPU, taking NHWC RGB pixels (uint8 with `uint8`,
+    else float32), normalised inside by (x - `mean`) / `std` per channel, where OpenVINO fuses it into the first
+    convolution; static for an NCHW input `shape` when given. A function of arrays returning the outputs."""
     import openvino  # here: resolve_backend has said it is installed, with the message to show when it is not
+    from openvino.preprocess import PrePostProcessor
 
     config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-              "PERFORMANCE_HINT": "LATENCY"}
+              "PERFORMANCE_HINT": "LATENCY"}  # int8: the layers left unquantised run in fp32
     try:
-        request = openvino.Core().compile_model(str(path), "CPU", config).create_infer_request()
+        core = openvino.Core()
+        network = core.read_model(str(path))
+        if shape:
+            network.reshape(list(shape))
+        steps = PrePostProcessor(network)
+        steps.input().tensor().set_element_type(openvino.Type.u8 if uint8 else openvino.Type.f32).set_layout(openvino.Layout("NHWC"))
+        steps.input().model().set_layout(openvino.Layout("NCHW"))
+        steps.input().preprocess().convert_element_type(openvino.Type.f32).mean(list(map(float, mean))).scale(list(map(float, std)))
+        request = core.compile_model(steps.build(), "CPU", config).create_infer_request()
     except Exception as err:
         raise BackendError(f"openvino-ir could not load {path}: {type(err).__name__}: {err}") from err
-    return lambda x: list(request.infer([np.ascontiguousarray(x, dtype=np.float32)]).to_tuple())
+    return lambda x: list(request.infer([np.ascontiguousarray(x)]).to_tuple())
 
 
-def read_export(folder: Path) -> dict:
-    """export.json of an exported folder, checked against the .pt files beside it (when there are any)."""
-    path = folder / "export.json"
-    if not path.is_file():
-        raise BackendError(f"{folder} holds no exported networks: run `python -m models.export --out {folder}` where torch is installed")
-    config = json.loads(path.read_text())
-    if config.get("format") != FORMAT or not {"detector", "classifier"} <= config.keys():
-        raise BackendError(f"{path} is not a whole MaskWatch export of format {FORMAT}: run `python -m models.export --out {folder}`")
-    for name in ("detector", "classifier"):
-        weights = folder.parent / f"{name}.pt"
-        if weights.is_file() and sha256_of(weights) != config[name]["sha256"]:
-            raise BackendError(f"{folder} was exported from another {name} than {weights}: run `python -m models.export --out {folder}`")
-    return config
+def network_file(folder: Path, config: dict, name: str, precision: str) -> Path:
+    """The .xml of network `name`: at int8 its `training.quantize` file where it has one (fp32 where int8 did not
+    pay), else the export's."""
+    if precision != "int8":
+        return folder / f"{name}.xml"
+    if not config.get("int8"):
+        raise BackendError(f"{folder} holds no int8 networks: run `python -m training.quantize --export {folder}`")
+    return folder / (f"{name}-int8.xml" if name in config["int8"] else f"{name}.xml")
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))
 
 
-class IRDetector:
-    """The exported FCOS: an RGB image in, face boxes in its pixels and their scores out, best first."""
+class Frame(NamedTuple):
+    """Where an image lies in the detector's input: its (height, width), resized, padded to 32, and the canvas
+    holding it (None: the dynamic network, whose input is the padded image)."""
+    shape: tuple[int, int]
+    resized: tuple[int, int]
+    padded: tuple[int, int]
+    canvas: tuple[int, int] | None
 
-    def __init__(self, folder: Path, config: dict, threads: int, precision: str):
-        self.network = compile_ir(folder / "detector.xml", threads, precision)
-        self.config = config
-        self.min_size, self.max_size = config["min_size"], config["max_size"]
+
+class IRDetector:
+    """The exported FCOS: an RGB image in, face boxes in its pixels and their scores out, best first. Read at
+    (`min_size`, `max_size`) on static canvases, compiled on first use or by `compile_all`; `static=False` runs
+    the one dynamic-shape network instead."""
+
+    def __init__(self, path: Path, config: dict, threads: int, precision: str, min_size: int, max_size: int,
+                 static: bool = True):
+        self.path = path
         self.mean = np.float32(config["image_mean"]) * np.float32(255)
         self.std = np.float32(config["image_std"]) * np.float32(255)
+        self.compile = lambda shape=None: compile_ir(path, threads, precision, self.mean, self.std,
+                                                     shape and (1, 3, *shape))
+        self.config = config
+        self.min_size, self.max_size = min_size, max_size
+        self.canvases = canvases(min_size, max_size) if static else []
+        self.networks = {} if static else {None: self.compile()}  # canvas (height, width) -> its network
         self.score_floor = SCORE_FLOOR
 
-    def resize(self, rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """Normalised, resized to `size` (width, height) as torchvision's transform resizes (bilinear, no
-        antialiasing), padded to 32."""
-        image = cv2.resize((rgb.astype(np.float32) - self.mean) / self.std, size, interpolation=cv2.INTER_LINEAR)
-        padded = np.zeros((1, 3, -(-size[1] // 32) * 32, -(-size[0] // 32) * 32), np.float32)
-        padded[0, :, :size[1], :size[0]] = image.transpose(2, 0, 1)
+    def compile_all(self) -> None:
+        for canvas in self.canvases:
+            self.network(canvas)
+
+    def network(self, canvas: tuple[int, int] | None):
+        if canvas not in self.networks:
+            self.networks[canvas] = self.compile(canvas)
+        return self.networks[canvas]
+
+    def canvas(self, padded: tuple[int, int]) -> tuple[int, int] | None:
+        """The smallest canvas holding an input of `padded` (height, width); None: the dynamic network."""
+        return next((c for c in self.canvases if c[0] >= padded[0] and c[1] >= padded[1]), None)
+
+    def resize(self, rgb: np.ndarray, size: tuple[int, int], canvas: tuple[int, int]) -> np.ndarray:
+        """Resized to `size` (height, width) as torchvision's transform resizes (bilinear, no antialiasing), in
+        the top left corner of a `canvas` of the mean colour (zero once normalised, as torchvision pads)."""
+        padded = np.empty((1, *canvas, 3), np.float32)
+        padded[:] = self.mean
+        padded[0, :size[0], :size[1]] = cv2.resize(rgb.astype(np.float32), size[::-1], interpolation=cv2.INTER_LINEAR)
         return padded
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, frame = self.prepare(rgb)
+        return self.decode(self.network(frame.canvas)(x), frame)
+
+    def prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, Frame]:
+        """The network's input for `rgb` (NHWC pixels, on its canvas) and where the image lies in it."""
         resized = self.resized_size(rgb.shape[:2])
-        x = self.resize(rgb, resized[::-1])
-        height, width = x.shape[2:]
-        logits, regression, ctrness = (a[0] for a in self.network(x))
+        padded = pad32(resized[0]), pad32(resized[1])
+        canvas = self.canvas(padded)
+        return self.resize(rgb, resized, canvas or padded), Frame(rgb.shape[:2], resized, padded, canvas)
+
+    def decode(self, outputs: list[np.ndarray], frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+        """The network's outputs for one image -> boxes in the image's pixels and their scores, best first."""
+        logits, regression, ctrness = (a[0] for a in outputs)
+        (height, width), padded, resized = frame.canvas or frame.padded, frame.padded, frame.resized
         candidates, start = [], 0
         for stride in self.config["strides"]:
             rows, cols = -(-height // stride), -(-width // stride)
-            level = slice(start, start + rows * cols)
+            used = -(-padded[0] // stride), -(-padded[1] // stride)  # the locations a padded-to-32 input has
+            level = [a[start:start + rows * cols].reshape(rows, cols, -1)[:used[0], :used[1]].reshape(used[0] * used[1], -1)
+                     for a in (logits, regression, ctrness)]
             start += rows * cols
-            candidates.append(self.level_candidates(logits[level], regression[level], ctrness[level], cols,
-                                                    (height // rows, width // cols), stride))
+            candidates.append(self.level_candidates(*level, used[1], (padded[0] // used[0], padded[1] // used[1]), stride))
         boxes, scores = (np.concatenate(parts) for parts in zip(*candidates))
         boxes = np.minimum(np.maximum(boxes, 0), np.float32([resized[1], resized[0]] * 2))
         keep = cv2.dnn.NMSBoxes(np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).astype(np.float64),
                                 scores, self.score_floor, self.config["nms_thresh"])
         keep = np.asarray(keep, dtype=np.int64).reshape(-1)[:self.config["detections_per_img"]]
-        ratio = np.float32(rgb.shape[1] / resized[1]), np.float32(rgb.shape[0] / resized[0])
+        ratio = np.float32(frame.shape[1] / resized[1]), np.float32(frame.shape[0] / resized[0])
         return boxes[keep] * np.float32([ratio[0], ratio[1], ratio[0], ratio[1]]), scores[keep]
 
     def resized_size(self, shape: tuple[int, int]) -> tuple[int, int]:
@@ -114,8 +189,10 @@ class IRDetector:
 class IRClassifier:
     """The exported classifier: `crops` and `predict` as `models.mask_classifier.MaskClassifier` has them."""
 
-    def __init__(self, folder: Path, config: dict, threads: int, precision: str):
-        self.network = compile_ir(folder / "classifier.xml", threads, precision)
+    def __init__(self, path: Path, config: dict, threads: int, precision: str):
+        self.path = path
+        self.network = compile_ir(path, threads, precision, np.float32(IMAGENET_MEAN) * 255,
+                                  np.float32(IMAGENET_STD) * 255, uint8=True)
         self.config = config
         self.name = config["name"]
         self.classes = tuple(config["classes"])
@@ -130,11 +207,10 @@ class IRClassifier:
         """uint8 RGB crops (N, S, S, 3) -> probabilities softmax(logits / temperature + logit_bias), (N, 3)."""
         if len(crops) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        x = normalise(crops)
         if self.config["flip_tta"]:
-            logits = self.network(np.concatenate([x, x[..., ::-1]]))[0].reshape(2, len(x), -1).mean(0)
+            logits = self.network(np.concatenate([crops, crops[:, :, ::-1]]))[0].reshape(2, len(crops), -1).mean(0)
         else:
-            logits = self.network(x)[0]
+            logits = self.network(crops)[0]
         z = logits / np.float32(self.config["temperature"]) + np.float32(self.config["logit_bias"])
         z = np.exp(z - z.max(1, keepdims=True))
         return z / z.sum(1, keepdims=True)
@@ -142,21 +218,24 @@ class IRClassifier:
 
 class IRPipeline(FacePipeline):
     """Detector + classifier from an exported folder, on the CPU with OpenVINO; no torch. Same arguments and faces
-    as `models.pipeline.MaskPipeline` with backend openvino (`precision` fp32 or bf16). Each image of a batch is
+    as `models.pipeline.MaskPipeline` with backend openvino (`precision` fp32 or bf16; int8 runs the networks
+    `training.quantize` wrote). Each image of a batch is
     detected alone, as torch detects a batch of one (a padded batch moves border detections slightly)."""
 
     def __init__(self, folder: str | Path = DEFAULT_EXPORT, min_confidence: float = MIN_CONFIDENCE, max_faces: int = MAX_FACES,
-                 precision: str = "fp32", scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR, threads: int = 1):
+                 precision: str = "fp32", scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR, threads: int = 1,
+                 static_canvases: bool = True):
         folder = Path(folder)
         self.precision = "fp32" if precision == "fp16" else precision
         self.backend = resolve_backend("openvino-ir", "cpu", self.precision)
         config = read_export(folder)
-        self.detector = IRDetector(folder, config["detector"], threads, self.precision)
-        self.classifier = IRClassifier(folder, config["classifier"], threads, self.precision)
+        read_size = (scale, long_side(scale)) if scale else (config["detector"]["min_size"], config["detector"]["max_size"])
+        self.detector = IRDetector(network_file(folder, config, "detector", self.precision), config["detector"], threads,
+                                   self.precision, *read_size, static_canvases)
+        self.classifier = IRClassifier(network_file(folder, config, "classifier", self.precision), config["classifier"],
+                                       threads, self.precision)
         self.classes = self.classifier.classes
         self.min_confidence, self.max_faces = min_confidence, max_faces
-        if scale:
-            self.detector.min_size, self.detector.max_size = scale, long_side(scale)
         self.detector.score_floor = score_floor
 
     @property
@@ -169,6 +248,8 @@ class IRPipeline(FacePipeline):
                 "backend": self.backend, "precision": self.precision}
 
     def warm_up(self, max_batch: int = 1) -> None:
+        """Compile every detector canvas, so that no request waits for one."""
+        self.detector.compile_all()
         self.detect(np.zeros((300, 400, 3), np.uint8))
         size = self.classifier.config["input_size"]
         self.classifier.predict(np.zeros((1, size, size, 3), np.uint8))

@@ -8,8 +8,8 @@ from torch.fx.experimental.optimization import fuse
 from models.backends import effective_precision, resolve_backend
 from models.checkpoint import ClassifierSpec, load_checkpoint
 from models.crops import crop_faces, to_tensor
-from models.face_pipeline import DEFAULT_CLASSIFIER as DEFAULT_WEIGHTS
-from models.face_pipeline import sha256_of
+from models.defaults import DEFAULT_CLASSIFIER as DEFAULT_WEIGHTS
+from models.digest import sha256_of
 from models.runtime import compile_network
 
 

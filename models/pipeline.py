@@ -1,7 +1,8 @@
 """MaskPipeline: detect faces, classify them in one batch, return boxes in the image's own pixels, with torch.
 
 It is the object the service calls (or `models.ir_pipeline.IRPipeline` where torch is not installed): load it
-once, then call it per decoded image. What both share is in models/face_pipeline.py.
+once, then call it per decoded image. What both share is in models/face_pipeline.py;
+`models.loading.open_pipeline` opens the one a backend needs.
 """
 from dataclasses import replace
 from pathlib import Path
@@ -11,8 +12,9 @@ import torch
 
 from models.allocator import keep_freed_memory
 from models.backends import effective_precision, resolve_backend
+from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, long_side
 from models.detector import HalfBackbone, detect, load_detector
-from models.face_pipeline import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, Face, FacePipeline, Job, long_side, shrink, to_rgb
+from models.face_pipeline import Face, FacePipeline, Job, shrink, to_rgb
 from models.mask_classifier import MaskClassifier
 from models.runtime import compiler
 

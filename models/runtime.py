@@ -3,7 +3,7 @@
 The shipped .pt files stay the one source of weights: at load, each network is exported to ONNX in memory
 (about a second for both) and handed to the runtime; nothing is written to disk. Only the networks move:
 resizing, anchors, box decoding and suppression stay in torch, so every backend gives the same faces up to
-float rounding (tests/test_runtime.py). Speed and accuracy per backend: BENCHMARKS.md, "CPU runtimes".
+float rounding (tests/test_runtime.py). Speed and accuracy per backend: research/results/bench/HISTORY.md, "CPU runtimes".
 """
 import io
 import warnings
@@ -38,7 +38,7 @@ def compile_network(module: nn.Module, example: torch.Tensor, outputs: list[str]
     """`module` run by `backend` on the CPU with `threads` threads: a function of a float tensor returning `outputs`
     as float tensors. A network the runtime cannot load raises BackendError."""
     if backend not in ("openvino", "onnxruntime"):
-        raise BackendError(f"backend {backend} does not run networks exported at load: models.face_pipeline.open_pipeline picks its pipeline")
+        raise BackendError(f"backend {backend} does not run networks exported at load: models.loading.open_pipeline picks its pipeline")
     model = onnx_bytes(module, example, outputs)
     try:
         run = _openvino(model, threads, precision) if backend == "openvino" else _onnxruntime(model, threads)

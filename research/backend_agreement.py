@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from bench.backends import parse_backend
-from models.face_pipeline import open_pipeline
+from models.loading import open_pipeline
 from models.pipeline import MaskPipeline
 from training.data import add_data_args, load_data
 from training.evaluate import select_part
@@ -37,13 +37,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(parser)
     parser.add_argument("--part", choices=PARTS, default="test")
-    parser.add_argument("--backends", nargs="+", default=["openvino", "onnxruntime"], help="NAME or NAME:PRECISION")
+    parser.add_argument("--backends", nargs="+", default=["openvino", "onnxruntime"], help="NAME, NAME:PRECISION or NAME:PRECISION:dynamic")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
     images = select_part(load_data(parser, args), args.part)
     reference = MaskPipeline()
-    pipelines = {b: open_pipeline(parse_backend(b)[0], precision=parse_backend(b)[1], threads=1) for b in args.backends}
+    pipelines = {}
+    for b in args.backends:
+        name, precision, static = parse_backend(b)
+        pipelines[b] = open_pipeline(name, precision=precision, threads=1, static_canvases=static)
     rows, faces = {b: [] for b in args.backends}, 0
     for im in tqdm(images, desc="images"):
         rgb = im.load_rgb()

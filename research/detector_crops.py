@@ -25,9 +25,9 @@ from models.checkpoint import ClassifierSpec, save_checkpoint
 from models.mask_classifier import DEFAULT_WEIGHTS
 from models.pipeline import DEFAULT_DETECTOR, MIN_CONFIDENCE, MaskPipeline
 from research.error_budget import matched_faces
+from training.classifier_engine import fit
 from training.data import add_data_args, load_data
 from training.detection_metrics import iou
-from training.engine import fit
 from training.evaluate import select_part
 from training.faces import FaceTable
 from training.metrics import calibrate, calibrated_probs, per_dataset, summarize

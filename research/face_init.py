@@ -11,7 +11,7 @@ Two bodies, weights from ../shared/pretrained (MIT), network code in research/:
   at strides 8-64 (64-256 channels) under a new 64-channel FPN.
 A new FCOS head (one class) reads the levels. Everything trains, BatchNorm frozen at the pretrained statistics
 (batches of 4).
-Training is the product's loop (`training.train_detector.fit`: augmentation, val face AP after every epoch here,
+Training is the product's loop (`training.detector_engine.fit`: augmentation, val face AP after every epoch here,
 the best kept in the product's fp16 format with `body` in its spec); evaluation is the pipeline's at the
 service's settings, with this detector in place of the shipped one.
 """
@@ -35,9 +35,9 @@ from models.retinaface_body import RetinaFaceFeatures
 from research import rfb
 from research.baselines import PRETRAINED_DIR
 from training.data import add_data_args, load_data
+from training.detector_engine import DetTrainConfig, fit, load_images
 from training.evaluate import batched_detections, detection_report, drop_ignored, load_ignore, pipeline_predictions, select_part
 from training.splits import SPLIT_FILES, load_split
-from training.train_detector import DetTrainConfig, fit, load_images
 from training.voc import VOCImage
 
 RETINAFACE = PRETRAINED_DIR / "retinaface_mobilenet0.25_widerface.pth"

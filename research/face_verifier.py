@@ -24,9 +24,9 @@ from models.checkpoint import ClassifierSpec, save_checkpoint
 from models.mask_classifier import MaskClassifier
 from models.pipeline import MaskPipeline
 from research.detector_crops import appended
+from training.classifier_engine import fit
 from training.data import add_data_args, load_data
 from training.detection_metrics import evaluate_detections
-from training.engine import fit
 from training.evaluate import batched_detections, pipeline_predictions, select_part
 from training.faces import FaceTable
 from training.recipe import add_recipe_args, recipe_from_args

@@ -21,8 +21,9 @@ import torch
 
 from models.architectures import pretrained_available
 from models.crops import to_tensor
+from training.classifier_engine import fit, predict_logits
 from training.data import KAGGLE_DATA
-from training.engine import fit, pick_device, predict_logits
+from training.device import pick_device
 from training.faces import FaceTable
 from training.metrics import summarize
 from training.recipe import PRESETS, TrainConfig

@@ -5,7 +5,7 @@ import torch
 from models.architectures import ARCHITECTURES, build_classifier
 from models.checkpoint import ClassifierSpec, load_checkpoint, read_weights, save_checkpoint, write_weights
 from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
-from training.engine import (
+from training.classifier_engine import (
     TrainConfig,
     augment_batch,
     batch_loss,

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from models.detector import IGNORE, DetectorSpec, build_detector, holds
-from training.train_detector import add_faces, load_images
+from training.detector_engine import add_faces, load_images
 from training.voc import VOCImage
 
 STRIDE = 8

@@ -36,3 +36,78 @@ def test_relative_links_and_anchors_exist():
             elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
                 broken.append(f"{doc.relative_to(ROOT)}: {target} (no such heading)")
     assert not broken, "\n".join(broken)
+
+
+# The product's documents: each figure is written once, where it is measured; the rest link to it.
+PRODUCT_DOCS = ("README.md", "BENCHMARKS.md", "RELIABILITY.md", "research/README.md", "docs/*.md", "models/weights/*.md")
+# A figure: a decimal with at least three significant digits, outside code (commands, settings and versions).
+FIGURE = re.compile(r"(?<![\w.])\d[\d,]*\.\d+(?![\w.])")
+# Equal values of different quantities, each written once: checked by hand, named here so that no new one slips in.
+COINCIDENCES = {
+    "0.792": "classifier card: pooled test accuracy on incorrectly worn; detector card: ILC test mAP",
+    "0.921": "classifier card: ILC val ACA; detector card: Kaggle val face AP, ILC test AP@0.5",
+    "0.923": "classifier card: Kaggle test ACA; detector card: ILC test AP@0.5 with 88 ignored",
+    "0.926": "classifier card: ILC CV ACA as run; detector card: Kaggle val AP@0.5",
+    "0.936": "classifier card: pooled test accuracy; detector card: the previous detector's face AP",
+    "0.938": "classifier card: ILC val accuracy; detector card: Kaggle test AP@0.5 with faces ignored",
+    "0.946": "classifier card: pooled val accuracy; detector card: ILC val recall",
+    "0.864": "classifier card: CV incorrect accuracy; detector card: ILC val face AP",
+    "86.6": "BENCHMARKS: upload p99 beside 4 cameras; RELIABILITY: the camera soak's upload p50",
+}
+
+
+def figures(text: str) -> set[str]:
+    text = re.sub(r"`[^`]*`", "", re.sub(r"```.*?```", "", text, flags=re.S))
+    return {n for n in FIGURE.findall(text) if len(n.replace(",", "").replace(".", "").lstrip("0")) >= 3}
+
+
+def summary_table(readme: str) -> str:
+    """The README's "How good and how fast" table: its figures repeat the linked ones by design."""
+    section = readme.split("## How good and how fast", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line for line in section.splitlines() if line.startswith("|"))
+
+
+def test_no_figure_is_written_in_two_documents():
+    where: dict[str, set[str]] = {}
+    for pattern in PRODUCT_DOCS:
+        for doc in sorted(ROOT.glob(pattern)):
+            text = doc.read_text()
+            if doc.name == "README.md" and doc.parent == ROOT:
+                text = text.replace(summary_table(text), "")
+            for figure in figures(text):
+                where.setdefault(figure, set()).add(str(doc.relative_to(ROOT)))
+    repeated = {n: sorted(docs) for n, docs in where.items() if len(docs) > 1 and n not in COINCIDENCES}
+    assert not repeated, repeated
+    assert figures("p50 34.0 ms, `--top-cut 0.34`, 0.5 s, torch 2.14.1") == {"34.0"}
+
+
+def test_every_summary_figure_is_in_the_document_it_links_to():
+    for row in summary_table((ROOT / "README.md").read_text()).splitlines()[2:]:
+        linked = figures((ROOT / LINK.findall(row)[0].partition("#")[0]).read_text())
+        for figure in figures(row):  # as written there, or rounded from it
+            decimals = len(figure.partition(".")[2])
+            assert any(round(float(f.replace(",", "")), decimals) == float(figure.replace(",", "")) for f in linked), (figure, row)
+
+
+SECTION_REFERENCE = re.compile(r"([\w/]+\.md),\s*(?:#\s*)?\\?\"([^\"\\]+)")
+
+
+def test_sections_cited_in_code_exist():
+    cited = []
+    for package in ("app", "models", "training", "bench", "deploy", "research"):
+        for path in (ROOT / package).glob("*.py" if package == "research" else "**/*.py"):
+            for doc, title in SECTION_REFERENCE.findall(path.read_text()):
+                headings = [line.lstrip("#").strip() for line in (ROOT / doc).read_text().splitlines() if line.startswith("#")] \
+                    if (ROOT / doc).is_file() else []
+                if not any(h.startswith(title) for h in headings):
+                    cited.append(f"{path.relative_to(ROOT)}: {doc}, \"{title}\"")
+    assert not cited, cited
+
+
+def test_every_setting_is_in_the_configuration_page():
+    from app.settings import Settings
+
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`MASKWATCH_{name.upper()}`" not in page
+               and not (name.startswith("api_keys") and "`MASKWATCH_API_KEYS" in page)]
+    assert not missing, missing

@@ -11,9 +11,13 @@ import pytest
 
 from models import backends
 from models.backends import BackendError, resolve_backend
+from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT
+from models.digest import sha256_of
 from models.export import export
-from models.face_pipeline import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, Job, open_pipeline, sha256_of
-from models.ir_pipeline import IRPipeline, read_export
+from models.export_format import read_export
+from models.face_pipeline import Job
+from models.ir_pipeline import IRPipeline, canvases
+from models.loading import open_pipeline
 from models.pipeline import MaskPipeline
 from tests.conftest import ROOT, VOC_DIR
 
@@ -23,6 +27,12 @@ pytestmark = pytest.mark.skipif(not backends.installed("openvino-ir"), reason="o
 @pytest.fixture(scope="module")
 def ir() -> IRPipeline:
     return IRPipeline()
+
+
+@pytest.fixture(scope="module")
+def ir_dynamic() -> IRPipeline:
+    """The dynamic-shape network: torch's arithmetic, where a static canvas adds a border torch does not see."""
+    return IRPipeline(static_canvases=False)
 
 
 @pytest.fixture(scope="module")
@@ -41,24 +51,66 @@ def test_the_committed_export_is_of_the_committed_weights():
     config = read_export(DEFAULT_EXPORT)
     assert config["detector"]["sha256"] == sha256_of(DEFAULT_DETECTOR)
     assert config["classifier"]["sha256"] == sha256_of(DEFAULT_CLASSIFIER)
+    assert {name: record["sha256"] for name, record in config["int8"].items()} == {
+        "detector": sha256_of(DEFAULT_DETECTOR), "classifier": sha256_of(DEFAULT_CLASSIFIER)}
 
 
-def test_it_finds_the_faces_torch_finds(ir, torch_pipeline, voc_images):
+def test_int8_runs_the_quantised_networks(ir, voc_images):
+    pipeline = IRPipeline(precision="int8")
+    assert pipeline.info["precision"] == "int8"
+    assert (pipeline.detector.path.name, pipeline.classifier.path.name) == ("detector-int8.xml", "classifier-int8.xml")
+    rgb = voc_images[0].load_rgb()
+    found, expected = pipeline(rgb), ir(rgb)
+    assert abs(len(found) - len(expected)) <= 1 and found[0].box != expected[0].box
+
+
+def fixture_images(voc_images) -> list[np.ndarray]:
     small = voc_images[0].load_rgb()
     large = cv2.resize(small, None, fx=3, fy=3)  # read by shrinking, where the fixtures are read by enlarging
-    images = [im.load_rgb() for im in voc_images] + [large]
+    images = [im.load_rgb() for im in voc_images] + [large, small[:, :150]]  # the last one portrait
     assert len({im.shape[:2] for im in images}) > 2
-    for rgb in images:
+    return images
+
+
+def test_it_finds_the_faces_torch_finds(ir, ir_dynamic, torch_pipeline, voc_images):
+    for rgb in fixture_images(voc_images):
         expected = torch_pipeline(rgb)
         assert expected
-        assert_same_faces(ir(rgb), expected)
+        assert_same_faces(ir_dynamic(rgb), expected)
     assert ir.info == {**torch_pipeline.info, "backend": "openvino-ir"}
 
 
-def test_it_classifies_given_boxes_and_batches(ir, torch_pipeline, voc_images):
+def test_static_canvases_find_the_dynamic_shapes_faces(ir, ir_dynamic, voc_images):
+    used = set()
+    for rgb in fixture_images(voc_images):
+        found, expected = ir(rgb), ir_dynamic(rgb)
+        assert [f.label for f in found] == [f.label for f in expected]
+        read_px = max(rgb.shape[:2]) / max(ir.detector.resized_size(rgb.shape[:2]))  # image pixels per detector pixel
+        assert np.abs(np.array([f.box for f in found]) - np.array([f.box for f in expected])).max() <= read_px
+        assert np.allclose([f.confidence for f in found], [f.confidence for f in expected], atol=0.02)
+        used |= set(ir.detector.networks)
+    assert len(used) >= 2 and None not in used
+
+
+def test_every_image_fits_a_canvas():
+    shapes = canvases(528, 704)
+    assert (544, 704) in shapes and (704, 544) in shapes and (416, 704) in shapes and len(shapes) == 7
+    pipeline = IRPipeline()
+    for height, width in [(300, 400), (1080, 1920), (1920, 1080), (100, 1000), (1000, 100), (500, 500), (4000, 3000)]:
+        resized = pipeline.detector.resized_size((height, width))
+        canvas = pipeline.detector.canvas((-(-resized[0] // 32) * 32, -(-resized[1] // 32) * 32))
+        assert canvas in shapes and canvas[0] >= resized[0] and canvas[1] >= resized[1]
+    for camera in [(720, 1280), (1080, 1920), (480, 640)]:  # a camera's frames fill their canvas: no border at all
+        resized = pipeline.detector.resized_size(camera)
+        assert pipeline.detector.canvas((-(-resized[0] // 32) * 32, -(-resized[1] // 32) * 32)) == (-(-resized[0] // 32) * 32, 704)
+    pipeline.warm_up()
+    assert sorted(pipeline.detector.networks) == sorted(shapes)
+
+
+def test_it_classifies_given_boxes_and_batches(ir_dynamic, torch_pipeline, voc_images):
     boxes = np.array([[10, 10, 60, 70], [100.5, 40.2, 130.7, 80.1]])
     jobs = [Job(im.load_rgb()) for im in voc_images] + [Job(voc_images[0].load_rgb(), boxes)]
-    for found, job in zip(ir.run(jobs)[0], jobs):  # images detected one by one: torch's padded batches differ at borders
+    for found, job in zip(ir_dynamic.run(jobs)[0], jobs):  # images detected one by one: torch's padded batches differ at borders
         assert_same_faces(found, torch_pipeline.run([job])[0][0])
 
 
@@ -95,6 +147,7 @@ def test_a_missing_export_says_how_to_make_one(tmp_path):
 
 
 def test_an_export_loads_and_finds_the_same_faces(tmp_path, ir, voc_images):
+    (tmp_path / "detector-int8.xml").write_text("quantised from other networks")
     export(DEFAULT_DETECTOR, DEFAULT_CLASSIFIER, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["classifier.bin", "classifier.xml", "detector.bin", "detector.xml", "export.json"])
     rgb = voc_images[2].load_rgb()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.engine import class_weights
+from training.classifier_engine import class_weights
 from training.metrics import (
     aca,
     calibrate,

@@ -1,16 +1,27 @@
 """The two training CLIs end to end on the fixtures, one tiny epoch each (no ImageNet weights needed)."""
+import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import time
 
+import cv2
+import pytest
 import torch
 
 from models.checkpoint import load_checkpoint, read_weights
+from models.defaults import DEFAULT_EXPORT
 from models.detector import FORMAT as DETECTOR_FORMAT
+from models.errors import BackendError
+from models.ir_pipeline import IRPipeline
 from tests.conftest import ROOT, VOC_DIR
+from training.detector_engine import add_faces
 from training.splits import save_split
-from training.train_detector import add_faces
+
+
+def load_fixture_rgb():
+    return cv2.cvtColor(cv2.imread(str(VOC_DIR / "images" / "maksssksksss145.png")), cv2.COLOR_BGR2RGB)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -93,7 +104,37 @@ def test_train_detector_starts_from_a_face_detectors_body(tmp_path):
     again = run(*common, "--init", str(tmp_path / "run" / "detector.pt"), "--out", str(tmp_path / "run3"))
     assert again.returncode == 0, again.stderr
     assert read_weights(tmp_path / "run3" / "detector.pt", DETECTOR_FORMAT)[0]["head_convs"] == 3  # the --init file's
+    lighter = run(*common, "--init", str(tmp_path / "run" / "detector.pt"), "--head-convs", "1", "--out", str(tmp_path / "run4"))
+    assert lighter.returncode == 0, lighter.stderr  # the head's first conv comes from the file, the two after it are dropped
+    assert read_weights(tmp_path / "run4" / "detector.pt", DETECTOR_FORMAT)[0]["head_convs"] == 1
     no_head = run("training.train_detector", "--data", str(VOC_DIR), "--head-convs", "0")
     assert no_head.returncode == 2 and "--head-convs 0: at least 1" in no_head.stderr
     no_share = run("training.train_detector", "--data", str(VOC_DIR), "--train-fraction", "1.5")
     assert no_share.returncode == 2 and "--train-fraction 1.5: must be in (0, 1]" in no_share.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("nncf") is None, reason="nncf is not installed (pip install '.[quantize]')")
+def test_quantize_writes_int8_networks_the_pipeline_runs(tmp_path):
+    save_split({"train": ["maksssksksss1", "maksssksksss44", "maksssksksss145"], "val": ["maksssksksss760"], "test": []},
+               tmp_path / "split.json")
+    shutil.copytree(DEFAULT_EXPORT, tmp_path / "openvino")
+    for stale in (tmp_path / "openvino").glob("*-int8.*"):
+        stale.unlink()
+    (tmp_path / "openvino" / "export.json").write_text(json.dumps(
+        {k: v for k, v in json.loads((DEFAULT_EXPORT / "export.json").read_text()).items() if k != "int8"}))
+    with pytest.raises(BackendError, match="training.quantize"):
+        IRPipeline(tmp_path / "openvino", precision="int8")
+    result = run("training.quantize", "--data", str(VOC_DIR), "--split-file", str(tmp_path / "split.json"),
+                 "--export", str(tmp_path / "openvino"), "--max-drop", "0.05")
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "openvino" / "export.json").read_text())["int8"]
+    assert set(record) == {"detector", "classifier"} and record["detector"]["validation_items"] == 1
+    assert abs(record["detector"]["val_int8"] - record["detector"]["val_fp32"]) <= 0.05
+    pipeline = IRPipeline(tmp_path / "openvino", precision="int8")
+    assert pipeline.info["precision"] == "int8" and pipeline(load_fixture_rgb())
+    assert not list((tmp_path / "openvino").glob("tmp*"))
+
+
+def test_quantize_says_what_is_missing(tmp_path):
+    result = run("training.quantize", "--data", str(VOC_DIR), "--export", str(tmp_path))
+    assert result.returncode == 2 and ("holds no exported networks" in result.stderr or "needs NNCF" in result.stderr)

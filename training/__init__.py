@@ -1,1 +1,1 @@
-"""Data, training, evaluation and experiments for MaskWatch's models."""
+"""Retraining MaskWatch's models: data and splits, the training loops and their command lines, evaluation, int8 quantisation."""

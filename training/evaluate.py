@@ -26,8 +26,9 @@ import numpy as np
 
 from models.annotate import annotate
 from models.backends import BACKENDS, BackendError, resolve_backend
-from models.face_pipeline import FacePipeline, open_pipeline
+from models.face_pipeline import FacePipeline
 from models.labels import CLASSES, COLORS_BGR
+from models.loading import open_pipeline
 from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, MIN_CONFIDENCE, SCORE_FLOOR, Face, MaskPipeline
 from training.data import add_data_args, load_data
@@ -149,22 +150,24 @@ def main() -> int:
     parser.add_argument("--out", default="runs/evaluate", help="pipeline mode: where metrics, plots and examples go")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="torch", help="what runs the networks (models/runtime.py)")
-    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
+    parser.add_argument("--precision", choices=("fp32", "fp16", "bf16", "int8"), default="fp32",
                         help="fp16 on CUDA, bf16 with OpenVINO, as the service's MASKWATCH_PRECISION")
     parser.add_argument("--scale", type=int, default=DETECTOR_SCALE, help="detector short side; 0 = the weights' own (default: the service's)")
     parser.add_argument("--score-floor", type=float, default=SCORE_FLOOR, help="detector's lowest kept score (default: the service's)")
     parser.add_argument("--batch", type=int, default=1, help="detect this many images per batch, as the service's micro-batches")
+    parser.add_argument("--dynamic-shapes", action="store_true", help="openvino-ir: one dynamic-shape detector, not the static canvases")
     parser.add_argument("--ignore", help="JSON {stem: [[x1, y1, x2, y2], ...]}: unannotated real faces, whose detections count neither way")
     args = parser.parse_args()
     images = select_part(load_data(parser, args), args.part)
     if not images:
         parser.error(f"no image of --data is in the {args.part} part of the saved split")
     try:
-        backend = resolve_backend(args.backend, args.device.split(":")[0], args.precision)
+        backend = resolve_backend(args.backend, args.device.split(":")[0], args.precision, Path(args.detector_weights).parent)
     except BackendError as err:
         parser.error(str(err))
     report = {"classifier": None, "data": args.data, "part": args.part, "images": len(images), "device": args.device,
-              "backend": backend, "precision": args.precision, "batch": args.batch, "scale": args.scale, "score_floor": args.score_floor}
+              "backend": backend, "precision": args.precision, "batch": args.batch, "scale": args.scale, "score_floor": args.score_floor,
+              "static_canvases": backend == "openvino-ir" and not args.dynamic_shapes}
     if not args.pipeline:
         if backend == "openvino-ir":
             parser.error("--backend openvino-ir runs the whole --pipeline only")
@@ -174,7 +177,7 @@ def main() -> int:
         return 0
     if backend == "openvino-ir":  # the folder `python -m models.export` wrote beside the detector's weights
         pipeline = open_pipeline(backend, precision=args.precision, model_dir=Path(args.detector_weights).parent, scale=args.scale,
-                                 score_floor=args.score_floor)
+                                 score_floor=args.score_floor, static_canvases=not args.dynamic_shapes)
     else:
         pipeline = MaskPipeline(args.detector_weights, args.weights, args.device, precision=args.precision, scale=args.scale,
                                 score_floor=args.score_floor, backend=backend)

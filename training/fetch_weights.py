@@ -12,7 +12,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from models.architectures import pretrained_path
-from models.face_pipeline import sha256_of
+from models.digest import sha256_of
 
 SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 

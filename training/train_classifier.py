@@ -15,8 +15,9 @@ import numpy as np
 from models.architectures import ARCHITECTURES, PretrainedWeightsUnavailable
 from models.checkpoint import ClassifierSpec, save_checkpoint
 from models.crops import to_tensor
+from training.classifier_engine import fit, predict_logits
 from training.data import add_data_args, load_data
-from training.engine import fit, pick_device, predict_logits
+from training.device import pick_device
 from training.faces import FaceTable
 from training.metrics import calibrate, calibrated_probs, per_dataset, summarize
 from training.plots import plot_confusion, plot_loss_curves

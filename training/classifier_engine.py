@@ -21,13 +21,6 @@ from training.recipe import TrainConfig
 NUM_CLASSES = 3
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """`auto` is CUDA when present, else the CPU; anything else is passed to torch as is."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def class_weights(labels: np.ndarray, mode: str) -> torch.Tensor:
     """Loss weights from training labels: `inverse` is the paper's w[c] = n_min / n_c; `sqrt` its square root."""
     counts = np.bincount(labels, minlength=NUM_CLASSES).astype(float)
