@@ -111,3 +111,12 @@ def test_every_setting_is_in_the_configuration_page():
     missing = [name for name in Settings.model_fields if f"`MASKWATCH_{name.upper()}`" not in page
                and not (name.startswith("api_keys") and "`MASKWATCH_API_KEYS" in page)]
     assert not missing, missing
+
+
+def test_the_readmes_cameras_file_is_one_the_service_reads(tmp_path):
+    from app.cameras.config import read_cameras_file
+
+    block = re.search(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    (tmp_path / "cameras.yaml").write_text(block)
+    cameras = read_cameras_file(tmp_path / "cameras.yaml")
+    assert [c.id for c in cameras] == ["entrance", "till"] and [a.rule for a in cameras[1].alerts] == ["low_compliance", "camera_down"]
