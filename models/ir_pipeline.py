@@ -29,7 +29,7 @@ from models.face_pipeline import FacePipeline
 from models.labels import IMAGENET_MEAN, IMAGENET_STD
 
 # Long over short side of the detector's canvases: the common photo and camera shapes, each way up. Every image
-# fits one of those for 4:3, the read size's own; the others spare the padding of wider images.
+# fits the 4:3 one (the read size's own); the others spare squarer and wider images most of its padding.
 CANVAS_ASPECTS = (1, 4 / 3, 3 / 2, 16 / 9)
 
 
