@@ -16,6 +16,11 @@ DETECTOR_SCALE = 528  # short side the detector reads at; 0 = the weights' own (
 SCORE_FLOOR = 0.1  # detections under it are dropped before NMS, which makes NMS shorter
 
 
+def pad32(side: int) -> int:
+    """A side of the detector's input, padded as torchvision pads it: up to a multiple of 32."""
+    return -(-side // 32) * 32
+
+
 def long_side(short_side: int) -> int:
     """The longest long side the detector reads an image at, for a short side: 4/3 of it (a 4:3 frame fits whole)."""
     return short_side * 4 // 3

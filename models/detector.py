@@ -21,6 +21,7 @@ from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from models.checkpoint import read_weights, write_weights
+from models.defaults import pad32
 from models.digest import sha256_of
 from models.retinaface_body import RetinaFaceFeatures
 
@@ -79,7 +80,7 @@ class FaceFCOS(FCOS):
                     read_size: tuple[int, int]) -> None:
         """Run backbone, pyramid and head with `compile_network(module, example, outputs)` (models/runtime.py),
         exported at `read_size` (short, long side), padded as the transform pads it."""
-        short, long = (-(-side // 32) * 32 for side in read_size)
+        short, long = (pad32(side) for side in read_size)
         self.network = compile_network(DetectorNetwork(self), torch.zeros(1, 3, short, long), DetectorNetwork.OUTPUTS)
 
     def forward(self, images, targets=None):

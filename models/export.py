@@ -17,7 +17,7 @@ import openvino
 import torch
 
 from models.checkpoint import load_checkpoint
-from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT
+from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, pad32
 from models.detector import DetectorNetwork, load_detector
 from models.digest import sha256_of
 from models.export_format import FILES, FORMAT
@@ -45,7 +45,7 @@ def export(detector_weights: Path, classifier_weights: Path, out: Path) -> dict:
     detector, detector_cfg = detector_config(detector_weights)
     classifier, classifier_cfg = classifier_config(classifier_weights)
     size = classifier_cfg["input_size"]
-    short, long = (-(-side // 32) * 32 for side in (detector_cfg["min_size"], detector_cfg["max_size"]))
+    short, long = pad32(detector_cfg["min_size"]), pad32(detector_cfg["max_size"])
     networks = {"detector": (detector, torch.zeros(1, 3, short, long), DetectorNetwork.OUTPUTS),
                 "classifier": (classifier, torch.zeros(1, 3, size, size), ["logits"])}
     config = {"format": FORMAT, "detector": detector_cfg, "classifier": classifier_cfg}

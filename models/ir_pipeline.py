@@ -23,7 +23,7 @@ import numpy as np
 
 from models.backends import BackendError, resolve_backend
 from models.crops import crop_faces
-from models.defaults import DEFAULT_EXPORT, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, long_side
+from models.defaults import DEFAULT_EXPORT, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, long_side, pad32
 from models.export_format import read_export
 from models.face_pipeline import FacePipeline
 from models.labels import IMAGENET_MEAN, IMAGENET_STD
@@ -31,10 +31,6 @@ from models.labels import IMAGENET_MEAN, IMAGENET_STD
 # Long over short side of the detector's canvases: the common photo and camera shapes, each way up. Every image
 # fits the 4:3 one (the read size's own); the others spare squarer and wider images most of its padding.
 CANVAS_ASPECTS = (1, 4 / 3, 3 / 2, 16 / 9)
-
-
-def pad32(side: int) -> int:
-    return -(-side // 32) * 32
 
 
 def canvases(short: int, long: int) -> list[tuple[int, int]]:

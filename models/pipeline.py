@@ -12,7 +12,7 @@ import torch
 
 from models.allocator import keep_freed_memory
 from models.backends import effective_precision, resolve_backend
-from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, long_side
+from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, long_side, pad32
 from models.detector import HalfBackbone, detect, load_detector
 from models.face_pipeline import Face, FacePipeline, Job, shrink, to_rgb
 from models.mask_classifier import MaskClassifier
@@ -60,7 +60,7 @@ class MaskPipeline(FacePipeline):
         """On CUDA, pad every detector input to one square canvas: cuDNN builds its kernels per input shape, which
         took seconds for each new image size on an H200; a fixed canvas leaves one shape per batch size."""
         if self.device.type == "cuda":
-            self.detector.transform.size_divisible = -(-self.detector_spec.max_size // 32) * 32
+            self.detector.transform.size_divisible = pad32(self.detector_spec.max_size)
 
     def warm_up(self, max_batch: int = 1) -> None:
         """Run every shape the service will meet once (on CUDA: each batch size, each classifier bucket)."""

@@ -11,7 +11,7 @@ import pytest
 
 from models import backends
 from models.backends import BackendError, resolve_backend
-from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT
+from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, pad32
 from models.digest import sha256_of
 from models.export import export
 from models.export_format import read_export
@@ -98,11 +98,11 @@ def test_every_image_fits_a_canvas():
     pipeline = IRPipeline()
     for height, width in [(300, 400), (1080, 1920), (1920, 1080), (100, 1000), (1000, 100), (500, 500), (4000, 3000)]:
         resized = pipeline.detector.resized_size((height, width))
-        canvas = pipeline.detector.canvas((-(-resized[0] // 32) * 32, -(-resized[1] // 32) * 32))
+        canvas = pipeline.detector.canvas((pad32(resized[0]), pad32(resized[1])))
         assert canvas in shapes and canvas[0] >= resized[0] and canvas[1] >= resized[1]
     for camera in [(720, 1280), (1080, 1920), (480, 640)]:  # a camera's frames fill their canvas: no border at all
         resized = pipeline.detector.resized_size(camera)
-        assert pipeline.detector.canvas((-(-resized[0] // 32) * 32, -(-resized[1] // 32) * 32)) == (-(-resized[0] // 32) * 32, 704)
+        assert pipeline.detector.canvas((pad32(resized[0]), pad32(resized[1]))) == (pad32(resized[0]), 704)
     pipeline.warm_up()
     assert sorted(pipeline.detector.networks) == sorted(shapes)
 
