@@ -27,7 +27,7 @@ from models.export_format import read_export
 from models.ir_pipeline import IRDetector
 from training.data import add_data_args, load_data
 from training.detection_metrics import face_ap50
-from training.metrics import aca, confusion_matrix
+from training.metrics import aca, calibrated_probs, confusion_matrix
 from training.splits import SPLIT_FILES, load_split
 
 
@@ -57,8 +57,9 @@ def detector_metric(detector: IRDetector):
 def classifier_metric(config: dict):
     def mean_class_accuracy(network, items) -> tuple[float, None]:
         items = list(items)
-        logits = np.concatenate([network(x).to_tuple()[0] for x, _ in items])
-        predicted = (logits / config["temperature"] + np.float32(config["logit_bias"])).argmax(1)
+        views = (lambda x: (x, np.ascontiguousarray(x[..., ::-1]))) if config["flip_tta"] else (lambda x: (x,))  # as the service reads them
+        logits = np.concatenate([np.mean([network(v).to_tuple()[0] for v in views(x)], 0) for x, _ in items])
+        predicted = calibrated_probs(logits, config["temperature"], np.float32(config["logit_bias"])).argmax(1)
         return aca(confusion_matrix(np.concatenate([labels for _, labels in items]), predicted)), None
     return mean_class_accuracy
 
