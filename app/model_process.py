@@ -31,7 +31,7 @@ def load_pipeline(settings: Settings, device: str, max_batch: int) -> FacePipeli
     pipeline = open_pipeline(settings.backend, device, settings.precision, settings.model_dir, settings.resolved_torch_threads(),
                              min_confidence=settings.min_confidence, max_faces=settings.max_faces,
                              scale=settings.detector_scale, score_floor=settings.detector_score_floor,
-                             static_canvases=settings.static_canvases)
+                             static_shapes=settings.static_shapes)
     pipeline.warm_up(max_batch)  # the first requests pay no lazy start-up
     return pipeline
 

@@ -32,8 +32,9 @@ class Settings(BaseSettings):
         "auto", description="what runs the networks: torch, or on a CPU OpenVINO or ONNX Runtime; openvino-ir runs the exported "
         "openvino/ folder without torch; auto = on a CPU openvino-ir when model_dir/openvino is an export of its .pt files, "
         "else the fastest installed; torch on CUDA (BENCHMARKS.md, \"The CPU pipeline\")")
-    static_canvases: bool = Field(True, description="openvino-ir: run the detector on a few fixed input shapes, compiled at "
-                                  "start-up (faster); false = one dynamic shape (BENCHMARKS.md, \"The CPU pipeline\")")
+    static_shapes: bool = Field(True, description="openvino-ir: run the detector compiled for the input shapes of the common "
+                                "aspects (1, 4:3, 3:2, 16:9) at start-up, faster and with the same faces; false = always "
+                                "its dynamic shape (BENCHMARKS.md, \"The CPU pipeline\")")
     precision: Literal["fp32", "fp16", "bf16", "int8"] = Field(
         "fp32", description="fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU); "
         "bf16 is OpenVINO's inference precision on a CPU with bf16 units; int8 runs openvino-ir's int8 networks "

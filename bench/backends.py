@@ -3,9 +3,9 @@
     python -m bench.backends --data ../shared/data/face-mask-detection --part test \
         --backends torch openvino onnxruntime openvino:bf16 --rounds 5 --out runs/bench/backends
 
-A backend is NAME, NAME:PRECISION or NAME:PRECISION:dynamic (openvino-ir on its one dynamic shape, not the static
-canvases). Each round times every backend once on the same
-images, so a machine that slows down during the run slows all of them alike.
+A backend is NAME (fp32), NAME:PRECISION or NAME:PRECISION:dynamic (openvino-ir on its dynamic-shape network only,
+not the static ones). Each round times every backend once on the same images, so
+a machine that slows down during the run slows all of them alike.
 1. model-only, per image: detect (shrink + detector), classify (one batch of 16 faces of the image, its
    detected boxes repeated), detect + classify (`MaskPipeline.__call__`; decoding not timed);
 2. end to end: one uvicorn server per backend, all started first; each round sends --requests uploads at
@@ -39,7 +39,7 @@ def runtime_versions() -> str:
 
 
 def parse_backend(text: str) -> tuple[str, str, bool]:
-    """NAME[:PRECISION][:dynamic] -> (name, precision, static canvases): `dynamic` runs openvino-ir's one dynamic shape."""
+    """NAME[:PRECISION][:dynamic] -> (name, precision, static shapes): `dynamic` runs openvino-ir's one dynamic shape."""
     name, precision, shapes = (text.split(":") + ["", ""])[:3]
     return name, precision or "fp32", shapes != "dynamic"
 
@@ -64,7 +64,7 @@ def model_only(backends: list[str], images: list[np.ndarray], rounds: int) -> di
     pipelines = {}
     for b in backends:
         name, precision, static = parse_backend(b)
-        pipelines[b] = open_pipeline(name, precision=precision, static_canvases=static)
+        pipelines[b] = open_pipeline(name, precision=precision, static_shapes=static)
         pipelines[b].warm_up()
     times = {b: {"detect": [], f"classify_{FACES}_faces": [], "detect_classify": []} for b in backends}
     for pipeline in pipelines.values():
@@ -86,7 +86,7 @@ def over_http(backends: list[str], bodies: list[bytes], rounds: int, concurrency
         bases = {}
         for i, b in enumerate(backends):
             name, precision, static = parse_backend(b)
-            env = {"MASKWATCH_BACKEND": name, "MASKWATCH_PRECISION": precision, "MASKWATCH_STATIC_CANVASES": str(static).lower(),
+            env = {"MASKWATCH_BACKEND": name, "MASKWATCH_PRECISION": precision, "MASKWATCH_STATIC_SHAPES": str(static).lower(),
                    "MASKWATCH_TORCH_THREADS": threads,
                    "MASKWATCH_MAX_IN_FLIGHT": "100000"}
             bases[b] = stack.enter_context(load.server(port + i, 1, env))[0]

@@ -7,12 +7,13 @@ pipeline finds (tests/test_ir_pipeline.py; every test-part image: research/resul
 
 Why twice: torch's version (models/detector.py) is what training validates with and what CUDA runs, post-processing
 whole batches on the GPU; this one is what a CPU runs, without torch installed (the CPU image has none) and on
-static canvases. The agreement test keeps the two equal.
+static input shapes. The agreement test keeps the two equal.
 
-The detector runs on a few static canvases rather than one dynamic shape: OpenVINO runs a network compiled for
-one input shape faster, and an image padded into the smallest canvas that holds it costs less than the dynamic
-shape's overhead (BENCHMARKS.md, "The CPU pipeline"). Only the locations over the image itself (padded to 32, as
-torchvision pads it) are read, so the canvas's extra border finds nothing.
+The detector runs static networks, each compiled for one input shape, on the images whose padded size is one of
+them: the shapes of the common photo and camera aspects, compiled at start-up. OpenVINO runs a network compiled
+for one shape faster than its dynamic-shape network (BENCHMARKS.md, "The CPU pipeline"), with the same outputs to
+the bit (research/results/runtimes/README.md, "Static shapes, bf16 and int8"). Other sizes run on the
+dynamic-shape network.
 """
 import math
 from pathlib import Path
@@ -28,15 +29,14 @@ from models.export_format import read_export
 from models.face_pipeline import FacePipeline
 from models.labels import IMAGENET_MEAN, IMAGENET_STD
 
-# Long over short side of the detector's canvases: the common photo and camera shapes, each way up. Every image
-# fits the 4:3 one (the read size's own); the others spare squarer and wider images most of its padding.
-CANVAS_ASPECTS = (1, 4 / 3, 3 / 2, 16 / 9)
+# Long over short side of the images the detector has static networks for: the common photo and camera shapes.
+STATIC_ASPECTS = (1, 4 / 3, 3 / 2, 16 / 9)
 
 
-def canvases(short: int, long: int) -> list[tuple[int, int]]:
-    """The detector's static input shapes (height, width) for a read size, smallest first."""
+def static_shapes(short: int, long: int) -> list[tuple[int, int]]:
+    """The padded input sizes (height, width) of images of `STATIC_ASPECTS`, each way up, read at (`short`, `long`)."""
     shapes = set()
-    for aspect in CANVAS_ASPECTS:
+    for aspect in STATIC_ASPECTS:
         sides = pad32(math.floor(min(short, long / aspect))), pad32(math.floor(min(long, short * aspect)))
         shapes |= {sides, sides[::-1]}
     return sorted(shapes, key=lambda shape: (shape[0] * shape[1], shape))
@@ -64,7 +64,7 @@ def compile_ir(path: Path, threads: int, precision: str, mean: np.ndarray, std: 
         request = core.compile_model(steps.build(), "CPU", config).create_infer_request()
     except Exception as err:
         raise BackendError(f"openvino-ir could not load {path}: {type(err).__name__}: {err}") from err
-    return lambda x: list(request.infer([np.ascontiguousarray(x)]).to_tuple())
+    return lambda x: list(request.infer([np.ascontiguousarray(x)], share_inputs=True).to_tuple())
 
 
 def network_file(folder: Path, config: dict, name: str, precision: str) -> Path:
@@ -82,18 +82,16 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Frame(NamedTuple):
-    """Where an image lies in the detector's input: its (height, width), resized, padded to 32, and the canvas
-    holding it (None: the dynamic network, whose input is the padded image)."""
+    """Where an image lies in the detector's input: its (height, width), resized, and padded to 32."""
     shape: tuple[int, int]
     resized: tuple[int, int]
     padded: tuple[int, int]
-    canvas: tuple[int, int] | None
 
 
 class IRDetector:
     """The exported FCOS: an RGB image in, face boxes in its pixels and their scores out, best first. Read at
-    (`min_size`, `max_size`) on static canvases, compiled on first use or by `compile_all`; `static=False` runs
-    the one dynamic-shape network instead."""
+    (`min_size`, `max_size`), on the static network of the image's padded size where there is one (`static=False`:
+    never); networks are compiled on first use or by `compile_all`."""
 
     def __init__(self, path: Path, config: dict, threads: int, precision: str, min_size: int, max_size: int,
                  static: bool = True):
@@ -104,54 +102,49 @@ class IRDetector:
                                                      shape and (1, 3, *shape))
         self.config = config
         self.min_size, self.max_size = min_size, max_size
-        self.canvases = canvases(min_size, max_size) if static else []
-        self.networks = {} if static else {None: self.compile()}  # canvas (height, width) -> its network
+        self.static_shapes = static_shapes(min_size, max_size) if static else []
+        self.networks = {}  # input (height, width), None for the dynamic shape -> its network
         self.score_floor = SCORE_FLOOR
 
     def compile_all(self) -> None:
-        for canvas in self.canvases:
-            self.network(canvas)
+        for shape in [*self.static_shapes, None]:
+            self.network(shape)
 
-    def network(self, canvas: tuple[int, int] | None):
-        if canvas not in self.networks:
-            self.networks[canvas] = self.compile(canvas)
-        return self.networks[canvas]
+    def network(self, shape: tuple[int, int] | None):
+        """The network compiled for input `shape`, or the dynamic-shape one when it has none."""
+        shape = shape if shape in self.static_shapes else None
+        if shape not in self.networks:
+            self.networks[shape] = self.compile(shape)
+        return self.networks[shape]
 
-    def canvas(self, padded: tuple[int, int]) -> tuple[int, int] | None:
-        """The smallest canvas holding an input of `padded` (height, width); None: the dynamic network."""
-        return next((c for c in self.canvases if c[0] >= padded[0] and c[1] >= padded[1]), None)
-
-    def resize(self, rgb: np.ndarray, size: tuple[int, int], canvas: tuple[int, int]) -> np.ndarray:
+    def pad(self, rgb: np.ndarray, size: tuple[int, int], padded: tuple[int, int]) -> np.ndarray:
         """Resized to `size` (height, width) as torchvision's transform resizes (bilinear, no antialiasing), in
-        the top left corner of a `canvas` of the mean colour (zero once normalised, as torchvision pads)."""
-        padded = np.empty((1, *canvas, 3), np.float32)
-        padded[:] = self.mean
-        padded[0, :size[0], :size[1]] = cv2.resize(rgb.astype(np.float32), size[::-1], interpolation=cv2.INTER_LINEAR)
-        return padded
+        the top left corner of `padded` pixels of the mean colour (zero once normalised, as torchvision pads)."""
+        x = np.empty((1, *padded, 3), np.float32)
+        x[0, size[0]:], x[0, :size[0], size[1]:] = self.mean, self.mean
+        cv2.resize(rgb.astype(np.float32), size[::-1], dst=x[0, :size[0], :size[1]], interpolation=cv2.INTER_LINEAR)
+        return x
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, frame = self.prepare(rgb)
-        return self.decode(self.network(frame.canvas)(x), frame)
+        return self.decode(self.network(frame.padded)(x), frame)
 
     def prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, Frame]:
-        """The network's input for `rgb` (NHWC pixels, on its canvas) and where the image lies in it."""
+        """The network's input for `rgb` (NHWC pixels) and where the image lies in it."""
         resized = self.resized_size(rgb.shape[:2])
         padded = pad32(resized[0]), pad32(resized[1])
-        canvas = self.canvas(padded)
-        return self.resize(rgb, resized, canvas or padded), Frame(rgb.shape[:2], resized, padded, canvas)
+        return self.pad(rgb, resized, padded), Frame(rgb.shape[:2], resized, padded)
 
     def decode(self, outputs: list[np.ndarray], frame: Frame) -> tuple[np.ndarray, np.ndarray]:
         """The network's outputs for one image -> boxes in the image's pixels and their scores, best first."""
         logits, regression, ctrness = (a[0] for a in outputs)
-        (height, width), padded, resized = frame.canvas or frame.padded, frame.padded, frame.resized
+        padded, resized = frame.padded, frame.resized
         candidates, start = [], 0
         for stride in self.config["strides"]:
-            rows, cols = -(-height // stride), -(-width // stride)
-            used = -(-padded[0] // stride), -(-padded[1] // stride)  # the locations a padded-to-32 input has
-            level = [a[start:start + rows * cols].reshape(rows, cols, -1)[:used[0], :used[1]].reshape(used[0] * used[1], -1)
-                     for a in (logits, regression, ctrness)]
+            rows, cols = -(-padded[0] // stride), -(-padded[1] // stride)
+            level = [a[start:start + rows * cols] for a in (logits, regression, ctrness)]
             start += rows * cols
-            candidates.append(self.level_candidates(*level, used[1], (padded[0] // used[0], padded[1] // used[1]), stride))
+            candidates.append(self.level_candidates(*level, cols, (padded[0] // rows, padded[1] // cols), stride))
         boxes, scores = (np.concatenate(parts) for parts in zip(*candidates))
         boxes = np.minimum(np.maximum(boxes, 0), np.float32([resized[1], resized[0]] * 2))
         keep = cv2.dnn.NMSBoxes(np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).astype(np.float64),
@@ -168,12 +161,12 @@ class IRDetector:
 
     def level_candidates(self, logits: np.ndarray, regression: np.ndarray, ctrness: np.ndarray, cols: int,
                          step: tuple[int, int], stride: int) -> tuple[np.ndarray, np.ndarray]:
-        """One level's best `topk_candidates` locations (row-major, `cols` per row, anchors `step` (y, x) pixels
-        apart as torchvision's AnchorGenerator spaces them): boxes decoded from their anchors (BoxLinearCoder,
-        sizes normalised by the anchor's), and scores sqrt(class probability x centredness)."""
+        """One level's best `topk_candidates` locations over the score floor (row-major, `cols` per row, anchors
+        `step` (y, x) pixels apart as torchvision's AnchorGenerator spaces them): boxes decoded from their anchors
+        (BoxLinearCoder, sizes normalised by the anchor's), and scores sqrt(class probability x centredness)."""
         scores = np.sqrt(sigmoid(logits).max(1) * sigmoid(ctrness[:, 0]))
-        top = min(len(scores), self.config["topk_candidates"])
-        idx = np.argsort(-scores, kind="stable")[:top]
+        idx = np.flatnonzero(scores > self.score_floor)  # as torchvision: the floor first, then the top k
+        idx = idx[np.argsort(-scores[idx], kind="stable")[:self.config["topk_candidates"]]]
         ys, xs = np.divmod(idx, cols)
         size = 2 * np.float32(np.round(stride / 2))  # the anchor generator's base anchor, rounded
         centre_x, centre_y = xs.astype(np.float32) * step[1], ys.astype(np.float32) * step[0]
@@ -215,19 +208,19 @@ class IRClassifier:
 class IRPipeline(FacePipeline):
     """Detector + classifier from an exported folder, on the CPU with OpenVINO; no torch. Same arguments and faces
     as `models.pipeline.MaskPipeline` with backend openvino (`precision` fp32 or bf16; int8 runs the networks
-    `training.quantize` wrote). Each image of a batch is
-    detected alone, as torch detects a batch of one (a padded batch moves border detections slightly)."""
+    `training.quantize` wrote). Each image of a batch is detected alone, as torch detects a batch of one (a padded
+    batch moves border detections slightly)."""
 
     def __init__(self, folder: str | Path = DEFAULT_EXPORT, min_confidence: float = MIN_CONFIDENCE, max_faces: int = MAX_FACES,
                  precision: str = "fp32", scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR, threads: int = 1,
-                 static_canvases: bool = True):
+                 static_shapes: bool = True):
         folder = Path(folder)
         self.precision = "fp32" if precision == "fp16" else precision
         self.backend = resolve_backend("openvino-ir", "cpu", self.precision)
         config = read_export(folder)
         read_size = (scale, long_side(scale)) if scale else (config["detector"]["min_size"], config["detector"]["max_size"])
         self.detector = IRDetector(network_file(folder, config, "detector", self.precision), config["detector"], threads,
-                                   self.precision, *read_size, static_canvases)
+                                   self.precision, *read_size, static_shapes)
         self.classifier = IRClassifier(network_file(folder, config, "classifier", self.precision), config["classifier"],
                                        threads, self.precision)
         self.classes = self.classifier.classes
@@ -244,7 +237,7 @@ class IRPipeline(FacePipeline):
                 "backend": self.backend, "precision": self.precision}
 
     def warm_up(self, max_batch: int = 1) -> None:
-        """Compile every detector canvas, so that no request waits for one."""
+        """Compile every detector network, so that no request waits for one."""
         self.detector.compile_all()
         self.detect(np.zeros((300, 400, 3), np.uint8))
         size = self.classifier.config["input_size"]

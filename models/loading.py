@@ -9,9 +9,9 @@ from models.face_pipeline import FacePipeline
 
 
 def open_pipeline(backend: str = "auto", device: str = "cpu", precision: str = "fp32", model_dir: str | Path = WEIGHTS,
-                  threads: int = 0, static_canvases: bool = True, **options) -> FacePipeline:
+                  threads: int = 0, static_shapes: bool = True, **options) -> FacePipeline:
     """The pipeline for the backend `models.backends.resolve_backend` chooses: `IRPipeline` on the exported
-    `model_dir/openvino` for openvino-ir (its detector on static canvases unless `static_canvases` is false), else
+    `model_dir/openvino` for openvino-ir (its detector on static input shapes unless `static_shapes` is false), else
     `MaskPipeline` on `model_dir`'s detector.pt and classifier.pt. `threads` run the networks (0: the CPUs this
     process may use); `options` go to the pipeline (min_confidence, max_faces, scale, score_floor). Raises
     BackendError for a backend that cannot run here."""
@@ -20,7 +20,7 @@ def open_pipeline(backend: str = "auto", device: str = "cpu", precision: str = "
     if chosen == "openvino-ir":
         from models.ir_pipeline import IRPipeline  # here: it needs openvino, which a torch host may lack
 
-        return IRPipeline(model_dir / "openvino", precision=precision, threads=threads, static_canvases=static_canvases, **options)
+        return IRPipeline(model_dir / "openvino", precision=precision, threads=threads, static_shapes=static_shapes, **options)
     import torch  # here: a host without torch runs openvino-ir above
 
     from models.pipeline import MaskPipeline

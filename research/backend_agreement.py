@@ -46,7 +46,7 @@ def main() -> None:
     pipelines = {}
     for b in args.backends:
         name, precision, static = parse_backend(b)
-        pipelines[b] = open_pipeline(name, precision=precision, threads=1, static_canvases=static)
+        pipelines[b] = open_pipeline(name, precision=precision, threads=1, static_shapes=static)
     rows, faces = {b: [] for b in args.backends}, 0
     for im in tqdm(images, desc="images"):
         rgb = im.load_rgb()

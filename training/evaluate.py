@@ -155,7 +155,7 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=DETECTOR_SCALE, help="detector short side; 0 = the weights' own (default: the service's)")
     parser.add_argument("--score-floor", type=float, default=SCORE_FLOOR, help="detector's lowest kept score (default: the service's)")
     parser.add_argument("--batch", type=int, default=1, help="detect this many images per batch, as the service's micro-batches")
-    parser.add_argument("--dynamic-shapes", action="store_true", help="openvino-ir: one dynamic-shape detector, not the static canvases")
+    parser.add_argument("--dynamic-shapes", action="store_true", help="openvino-ir: only the dynamic-shape detector network, not the static ones")
     parser.add_argument("--ignore", help="JSON {stem: [[x1, y1, x2, y2], ...]}: unannotated real faces, whose detections count neither way")
     args = parser.parse_args()
     images = select_part(load_data(parser, args), args.part)
@@ -167,7 +167,7 @@ def main() -> int:
         parser.error(str(err))
     report = {"classifier": None, "data": args.data, "part": args.part, "images": len(images), "device": args.device,
               "backend": backend, "precision": args.precision, "batch": args.batch, "scale": args.scale, "score_floor": args.score_floor,
-              "static_canvases": backend == "openvino-ir" and not args.dynamic_shapes}
+              "static_shapes": backend == "openvino-ir" and not args.dynamic_shapes}
     if not args.pipeline:
         if backend == "openvino-ir":
             parser.error("--backend openvino-ir runs the whole --pipeline only")
@@ -177,7 +177,7 @@ def main() -> int:
         return 0
     if backend == "openvino-ir":  # the folder `python -m models.export` wrote beside the detector's weights
         pipeline = open_pipeline(backend, precision=args.precision, model_dir=Path(args.detector_weights).parent, scale=args.scale,
-                                 score_floor=args.score_floor, static_canvases=not args.dynamic_shapes)
+                                 score_floor=args.score_floor, static_shapes=not args.dynamic_shapes)
     else:
         pipeline = MaskPipeline(args.detector_weights, args.weights, args.device, precision=args.precision, scale=args.scale,
                                 score_floor=args.score_floor, backend=backend)

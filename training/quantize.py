@@ -105,7 +105,7 @@ def main() -> None:
     if not train or not val:
         parser.error(f"no image of --data is in the train or val part of {args.split_file}")
     calibration = train[::max(1, len(train) // args.calibration)][:args.calibration]
-    # the service's read size, dynamic shape: the int8 file is reshaped to each canvas as the fp32 one is
+    # the service's read size, dynamic shape: the int8 file is reshaped to each static shape as the fp32 one is
     detector = IRDetector(args.export / "detector.xml", config["detector"], len(os.sched_getaffinity(0)), "fp32",
                           DETECTOR_SCALE, long_side(DETECTOR_SCALE), static=False)
     jobs = {"detector": lambda: (detector_items(detector, calibration), detector_items(detector, val), detector_metric(detector)),
