@@ -9,7 +9,8 @@ a machine that slows down during the run slows all of them alike.
 1. model-only, per image: detect (shrink + detector), classify (one batch of 16 faces of the image, its
    detected boxes repeated), detect + classify (`MaskPipeline.__call__`; decoding not timed);
 2. end to end: one uvicorn server per backend, all started first; each round sends --requests uploads at
-   each --concurrency to each server in turn. Reported: the median over rounds of each round's p50 and images/s.
+   each --concurrency to each server in turn. Reported: the median over rounds of each round's p50, images/s and the
+   server's CPU time per image (user + system, all its threads: what bounds images/s on a small CPU).
 Writes backends.json and backends.md under --out. No timed assertions: it measures.
 """
 import argparse
@@ -83,22 +84,26 @@ def over_http(backends: list[str], bodies: list[bytes], rounds: int, concurrency
     posts = [load.multipart(b) for b in bodies]
     with ExitStack() as stack:
         pool = stack.enter_context(load.client_pool(1))
-        bases = {}
+        bases, pids = {}, {}
         for i, b in enumerate(backends):
             name, precision, static = parse_backend(b)
             env = {"MASKWATCH_BACKEND": name, "MASKWATCH_PRECISION": precision, "MASKWATCH_STATIC_SHAPES": str(static).lower(),
                    "MASKWATCH_TORCH_THREADS": threads,
                    "MASKWATCH_MAX_IN_FLIGHT": "100000"}
-            bases[b] = stack.enter_context(load.server(port + i, 1, env))[0]
+            bases[b], proc = stack.enter_context(load.server(port + i, 1, env))
+            pids[b] = proc.pid
             load.run_level(pool, bases[b], "/v1/classify", posts, max(concurrency), 2 * max(concurrency), 1)  # warm-up
         for r in range(rounds):
             for b in backends:
                 for c in concurrency:
+                    used = load.cpu_seconds(pids[b])
                     rows[b][c].append(load.run_level(pool, bases[b], "/v1/classify", posts, c, max(requests, 2 * c), 1))
+                    rows[b][c][-1]["server_cpu_ms"] = (load.cpu_seconds(pids[b]) - used) * 1000 / max(requests, 2 * c)
             print(f"  http round {r + 1}/{rounds}", flush=True)
     return {b: {str(c): {"p50_ms": statistics.median(row["p50_ms"] for row in rs),
                          "p95_ms": statistics.median(row["p95_ms"] for row in rs),
                          "images_per_s": statistics.median(row["images_per_s"] for row in rs),
+                         "server_cpu_ms_per_image": statistics.median(row["server_cpu_ms"] for row in rs),
                          "statuses": [row["statuses"] for row in rs]} for c, rs in by_c.items()} for b, by_c in rows.items()}
 
 
@@ -115,6 +120,8 @@ def markdown(report: dict) -> str:
         for c in report["http"][backends[0]]:
             lines.append(f"| c={c} p50 ms | " + " | ".join(f"{report['http'][b][c]['p50_ms']:.1f}" for b in backends) + " |")
             lines.append(f"| c={c} images/s | " + " | ".join(f"{report['http'][b][c]['images_per_s']:.1f}" for b in backends) + " |")
+            lines.append(f"| c={c} server CPU ms per image | " + " | ".join(
+                f"{report['http'][b][c]['server_cpu_ms_per_image']:.1f}" for b in backends) + " |")
     return "\n".join(lines) + "\n"
 
 

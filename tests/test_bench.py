@@ -1,9 +1,12 @@
 import json
+import os
+import time
 
 import cv2
 import numpy as np
 
 from bench.__main__ import camera_frames
+from bench.load import cpu_seconds
 from bench.machine import describe
 from bench.profile import batches, markdown, top_ops, wall_ms
 from models.pipeline import MaskPipeline
@@ -38,3 +41,11 @@ def test_camera_lag_p99_from_histogram_deltas():
     after = {0.1: 10 + 50, 0.5: 10 + 98, 1.0: 10 + 100, float("inf"): 10 + 100}  # 100 new: 50 under 0.1 s, 2 over 0.5 s
     assert p99_from_buckets(before, after) == 0.75  # the 99th of 100 lies halfway through the (0.5, 1] bucket
     assert p99_from_buckets(before, before) is None
+
+
+def test_cpu_seconds_counts_a_processs_own_work():
+    pid, before = os.getpid(), cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:  # 0.2 s of CPU, whatever else the machine runs
+        pass
+    assert 0.15 <= cpu_seconds(pid) - before < 5
