@@ -6,8 +6,9 @@ The served fp32 pipeline and each option (bf16 on both networks, bf16 on the det
 images of each part; the images of a dataset are then drawn with replacement `--samples` times, the same draw for
 fp32 and the option, and each draw's mAP@0.5 and face AP@0.5 moves are recomputed. The 95% interval of a move says
 how far these images alone would move it: a move whose interval spans both -0.005 and +0.005 cannot show that it
-passes or fails the 0.005 rule for a CPU default (research/results/runtimes/README.md, "Static shapes, bf16 and
-int8"). Writes bootstrap.json, bootstrap.md and bootstrap.png.
+passes or fails the 0.005 rule for a CPU default
+(research/results/runtimes/README.md, "Static shapes, bf16 and int8").
+Writes bootstrap.json, bootstrap.md and bootstrap.png.
 """
 import argparse
 import json

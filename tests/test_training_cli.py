@@ -107,6 +107,16 @@ def test_train_detector_starts_from_a_face_detectors_body(tmp_path):
     lighter = run(*common, "--init", str(tmp_path / "run" / "detector.pt"), "--head-convs", "1", "--out", str(tmp_path / "run4"))
     assert lighter.returncode == 0, lighter.stderr  # the head's first conv comes from the file, the two after it are dropped
     assert read_weights(tmp_path / "run4" / "detector.pt", DETECTOR_FORMAT)[0]["head_convs"] == 1
+    taught = run(*common, "--init", str(tmp_path / "run" / "detector.pt"), "--head-convs", "1", "--freeze-body",
+                 "--distil-from", str(tmp_path / "run" / "detector.pt"), "--lr", "1e-2", "--out", str(tmp_path / "run5"))
+    assert taught.returncode == 0, taught.stderr
+    student = read_weights(tmp_path / "run5" / "detector.pt", DETECTOR_FORMAT)[1]
+    # the body and pyramid as initialised; the head's one convolution trained
+    assert all(torch.equal(v, weights[k]) for k, v in student.items() if k.startswith("backbone."))
+    assert not torch.equal(student["head.classification_head.conv.0.weight"], weights["head.classification_head.conv.0.weight"])
+    no_teacher = run(*common, "--init", str(tmp_path / "run" / "detector.pt"), "--distil-from", str(tmp_path / "nothing.pt"),
+                     "--out", str(tmp_path / "run6"))
+    assert no_teacher.returncode == 2 and "--distil-from" in no_teacher.stderr
     no_head = run("training.train_detector", "--data", str(VOC_DIR), "--head-convs", "0")
     assert no_head.returncode == 2 and "--head-convs 0: at least 1" in no_head.stderr
     no_share = run("training.train_detector", "--data", str(VOC_DIR), "--train-fraction", "1.5")

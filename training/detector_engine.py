@@ -13,7 +13,7 @@ import torch
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from models.detector import IGNORE, DetectorSpec, detect, image_tensor, save_detector
+from models.detector import IGNORE, DetectorNetwork, DetectorSpec, detect, image_tensor, save_detector
 from training.detection_metrics import evaluate_detections
 from training.voc import VOCImage
 
@@ -29,6 +29,8 @@ class DetTrainConfig:
     eval_every: int = 4
     keep_every: int = 0
     seed: int = 0
+    distil: float = 1.0  # weight of the teacher's term, when `fit` has a teacher
+    freeze_body: bool = False  # train the head only: the body and pyramid keep their weights and BatchNorm statistics
 
 
 def load_images(voc: list[VOCImage], three_class: bool) -> list[tuple[np.ndarray, dict]]:
@@ -59,10 +61,36 @@ def augment(rgb: np.ndarray, target: dict, gen: torch.Generator, jitter: v2.Colo
     return image, {"boxes": boxes, "labels": target["labels"]}
 
 
+def distil_loss(student: dict[str, torch.Tensor], teacher: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """How far the head's outputs are from the teacher's on the same input: binary cross-entropy to the teacher's
+    class and centredness probabilities, and L1 to its box regression weighted by its face probability; each
+    normalised by the teacher's total face probability, as FCOS normalises by its foreground locations."""
+    cls, regression, ctrness = teacher
+    face = cls.sigmoid()
+    weight = face.amax(-1, keepdim=True)
+    mass = weight.sum().clamp(min=1)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    return (bce(student["cls_logits"], face, reduction="sum") + bce(student["bbox_ctrness"], ctrness.sigmoid(), reduction="sum")
+            + (weight * (student["bbox_regression"] - regression).abs()).sum()) / mass
+
+
+def taught_head(model) -> tuple[dict, list]:
+    """Hooks that keep the batch as the backbone sees it (transformed) and the head's outputs, for the teacher."""
+    seen = {}
+    hooks = [model.backbone.register_forward_pre_hook(lambda _, args: seen.update(input=args[0])),
+             model.head.register_forward_hook(lambda _, args, out: seen.update(student=out))]
+    return seen, hooks
+
+
 def train_one_epoch(model, opt: torch.optim.Optimizer, sched, scaler: torch.amp.GradScaler, train: list[tuple[np.ndarray, dict]],
-                    cfg: DetTrainConfig, gen: torch.Generator, jitter: v2.ColorJitter, device: torch.device, desc: str) -> float:
-    """One pass over `train` in a random order, augmented; returns the mean loss per batch."""
+                    cfg: DetTrainConfig, gen: torch.Generator, jitter: v2.ColorJitter, device: torch.device, desc: str,
+                    teacher: DetectorNetwork | None = None) -> float:
+    """One pass over `train` in a random order, augmented; returns the mean loss per batch. With `teacher`, the
+    loss also pulls the head's outputs towards the teacher's (`distil_loss`, weighted by `cfg.distil`)."""
     model.train()
+    if cfg.freeze_body:
+        model.backbone.eval()
+    seen, hooks = taught_head(model) if teacher is not None else ({}, [])
     order = torch.randperm(len(train), generator=gen).tolist()
     bar = tqdm(range(0, len(order), cfg.batch_size), desc=desc)
     total = 0.0
@@ -72,6 +100,10 @@ def train_one_epoch(model, opt: torch.optim.Optimizer, sched, scaler: torch.amp.
         targets = [{k: v.to(device) for k, v in b[1].items()} for b in batch]
         with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
             losses = model(images, targets)
+            if teacher is not None:
+                with torch.no_grad():
+                    taught = teacher(seen["input"])
+                losses["distil"] = cfg.distil * distil_loss(seen["student"], taught)
             loss = sum(losses.values())
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -80,6 +112,8 @@ def train_one_epoch(model, opt: torch.optim.Optimizer, sched, scaler: torch.amp.
         sched.step()
         total += loss.item()
         bar.set_postfix(loss=f"{loss.item():.3f}", **{k.replace("bbox_", ""): f"{v.item():.3f}" for k, v in losses.items()})
+    for hook in hooks:
+        hook.remove()
     return total / len(bar)
 
 
@@ -93,11 +127,15 @@ def evaluate(model, data: list[tuple[np.ndarray, dict]], num_classes: int, devic
 
 
 def fit(model, spec: DetectorSpec, cfg: DetTrainConfig, train: list[tuple[np.ndarray, dict]], val: list[tuple[np.ndarray, dict]],
-        out: Path, device: torch.device, gen: torch.Generator, resume: str | None = None) -> None:
-    """Train `model` for `cfg.epochs` (from the `resume` checkpoint's next epoch when given). Writes `last.pt` after
-    every epoch, `detector.pt` (fp16, `spec`) with the best val figure, and `history.json` at the end."""
+        out: Path, device: torch.device, gen: torch.Generator, resume: str | None = None, teacher=None) -> None:
+    """Train `model` for `cfg.epochs` (from the `resume` checkpoint's next epoch when given), distilling from the
+    detector `teacher` when given. Writes `last.pt` after every epoch, `detector.pt` (fp16, `spec`) with the best
+    val figure, and `history.json` at the end."""
     model = model.to(memory_format=torch.channels_last)
     model.transform.min_size = cfg.scales  # GeneralizedRCNNTransform picks one at random per batch in training
+    if cfg.freeze_body:
+        model.backbone.requires_grad_(False)
+    teacher = DetectorNetwork(teacher.to(device)).eval() if teacher is not None else None
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
@@ -118,7 +156,7 @@ def fit(model, spec: DetectorSpec, cfg: DetTrainConfig, train: list[tuple[np.nda
 
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
-        train_loss = train_one_epoch(model, opt, sched, scaler, train, cfg, gen, jitter, device, f"epoch {epoch}/{cfg.epochs}")
+        train_loss = train_one_epoch(model, opt, sched, scaler, train, cfg, gen, jitter, device, f"epoch {epoch}/{cfg.epochs}", teacher)
         record = {"epoch": epoch, "train_loss": train_loss}
         model.transform.min_size = (spec.min_size,)
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:

@@ -10,6 +10,8 @@
     python -m training.train_detector --body retinaface --epochs 10 --eval-every 1 ...   # from RetinaFace's WIDER FACE weights
     python -m training.train_detector --keep-every 2 --seed 1 --head-convs 4 ...  # snapshots every 2 epochs, another draw, deeper heads
     python -m training.train_detector --train-fraction 0.5 --epochs 20 ...  # half the train images (a learning curve point)
+    python -m training.train_detector --init models/weights/detector.pt --head-convs 1 --distil-from models/weights/detector.pt \
+        --freeze-body ...                       # a lighter head taught by the shipped one, the body kept as it is
 
 Augmentation: horizontal flip, scale jitter (a random short side per batch) and colour jitter.
 A checkpoint (`last.pt`) is written after every epoch; `detector.pt` (fp16) is the weights with the best
@@ -23,7 +25,7 @@ import torch
 
 from models.allocator import keep_freed_memory
 from models.checkpoint import read_weights
-from models.detector import BODIES, IGNORE, DetectorSpec, build_detector
+from models.detector import BODIES, IGNORE, DetectorSpec, build_detector, load_detector
 from models.detector import FORMAT as DETECTOR_FORMAT
 from training.data import RETINAFACE_WEIGHTS, add_data_args, load_data
 from training.detector_engine import DetTrainConfig, add_faces, fit, load_images
@@ -56,12 +58,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="train on the first N images only (smoke runs)")
     parser.add_argument("--resume", help="a last.pt to continue from")
     parser.add_argument("--init", help="start from a trained detector.pt (new optimizer and schedule)")
+    parser.add_argument("--distil-from", help="a detector.pt of the same body whose head outputs the loss also pulls towards")
+    parser.add_argument("--distil-weight", type=float, default=DetTrainConfig.distil, help="weight of that term (default: %(default)s)")
+    parser.add_argument("--freeze-body", action="store_true", help="train the head only; body and pyramid stay as initialised")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="runs/detector")
     args = parser.parse_args()
 
     cfg = DetTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, scales=tuple(args.scales),
-                         three_class=args.three_class, eval_every=args.eval_every, keep_every=args.keep_every, seed=args.seed)
+                         three_class=args.three_class, eval_every=args.eval_every, keep_every=args.keep_every, seed=args.seed,
+                         distil=args.distil_weight, freeze_body=args.freeze_body)
     try:
         init_spec, init_state = read_weights(args.init, DETECTOR_FORMAT) if args.init else ({}, {})
     except (OSError, ValueError) as err:
@@ -108,7 +114,16 @@ def main() -> None:
         fitting = {k: v for k, v in init_state.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(fitting, strict=False)
         print(f"initialised {len(fitting)} of {len(own)} tensors from {args.init}")
-    fit(model, spec, cfg, train, val, Path(args.out), device, gen, args.resume)
+    teacher = None
+    if args.distil_from:
+        try:
+            teacher, teacher_spec, _ = load_detector(args.distil_from)
+        except (OSError, ValueError) as err:
+            parser.error(f"--distil-from: {err}")
+        if (teacher_spec.body, teacher_spec.num_classes) != (spec.body, spec.num_classes):
+            parser.error(f"--distil-from {args.distil_from}: a {teacher_spec.body} detector of {teacher_spec.num_classes} "
+                         f"class(es), not {spec.body} of {spec.num_classes}")
+    fit(model, spec, cfg, train, val, Path(args.out), device, gen, args.resume, teacher)
 
 if __name__ == "__main__":
     main()
