@@ -42,6 +42,7 @@ class DetectorSpec:
     levels: tuple[int, ...] = (6, 13, 17)
     fpn_channels: int = 64
     head_convs: int = 2
+    head_separable: bool = False  # each head convolution depthwise 3x3 then pointwise 1x1: a fraction of the arithmetic
     body: str = "mobilenet_v2"  # or "retinaface", a face detector's (models/retinaface_body.py); `levels` are MobileNetV2's
     score_thresh: float = 0.05
     nms_thresh: float = 0.5
@@ -184,12 +185,24 @@ def fcos_on(backbone: nn.Module, spec: DetectorSpec, strides: tuple[int, ...], i
     # FCOS reads an anchor's size as its level's stride (torchvision's convention).
     anchors = AnchorGenerator(sizes=tuple((s,) for s in strides), aspect_ratios=((1.0,),) * len(strides))
     head = FCOSHead(backbone.out_channels, anchors.num_anchors_per_location()[0], spec.num_classes, spec.head_convs)
+    if spec.head_separable:
+        separate_convolutions(head)
     model = FaceFCOS(backbone, spec.num_classes, min_size=spec.min_size, max_size=spec.max_size, anchor_generator=anchors,
                      head=head, score_thresh=spec.score_thresh, nms_thresh=spec.nms_thresh,
                      detections_per_img=spec.detections_per_img, topk_candidates=1000,
                      image_mean=list(image_mean) if image_mean else None, image_std=list(image_std) if image_std else None)
     model.strides = tuple(strides)
     return model
+
+
+def separate_convolutions(head: FCOSHead) -> None:
+    """Each 3x3 convolution of the head's two branches replaced by a depthwise 3x3 and a pointwise 1x1 one."""
+    for branch in (head.classification_head, head.regression_head):
+        for i, layer in enumerate(branch.conv):
+            if isinstance(layer, nn.Conv2d):
+                channels = layer.in_channels
+                branch.conv[i] = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, groups=channels),
+                                               nn.Conv2d(channels, channels, 1))
 
 
 def fold_frozen_batchnorm(module: nn.Module) -> nn.Module:

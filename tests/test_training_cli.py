@@ -13,6 +13,7 @@ import torch
 from models.checkpoint import load_checkpoint, read_weights
 from models.defaults import DEFAULT_EXPORT
 from models.detector import FORMAT as DETECTOR_FORMAT
+from models.detector import load_detector
 from models.errors import BackendError
 from models.ir_pipeline import IRPipeline
 from tests.conftest import ROOT, VOC_DIR
@@ -107,6 +108,11 @@ def test_train_detector_starts_from_a_face_detectors_body(tmp_path):
     lighter = run(*common, "--init", str(tmp_path / "run" / "detector.pt"), "--head-convs", "1", "--out", str(tmp_path / "run4"))
     assert lighter.returncode == 0, lighter.stderr  # the head's first conv comes from the file, the two after it are dropped
     assert read_weights(tmp_path / "run4" / "detector.pt", DETECTOR_FORMAT)[0]["head_convs"] == 1
+    separable = run(*common, "--init", str(tmp_path / "run" / "detector.pt"), "--separable-head", "--out", str(tmp_path / "run7"))
+    assert separable.returncode == 0, separable.stderr  # new depthwise and pointwise convolutions, the rest from the file
+    model, spec, _ = load_detector(tmp_path / "run7" / "detector.pt")
+    depthwise = model.head.classification_head.conv[0][0]
+    assert spec.head_separable and depthwise.groups == depthwise.in_channels > 1
     taught = run(*common, "--init", str(tmp_path / "run" / "detector.pt"), "--head-convs", "1", "--freeze-body",
                  "--distil-from", str(tmp_path / "run" / "detector.pt"), "--lr", "1e-2", "--out", str(tmp_path / "run5"))
     assert taught.returncode == 0, taught.stderr

@@ -12,6 +12,7 @@
     python -m training.train_detector --train-fraction 0.5 --epochs 20 ...  # half the train images (a learning curve point)
     python -m training.train_detector --init models/weights/detector.pt --head-convs 1 --distil-from models/weights/detector.pt \
         --freeze-body ...                       # a lighter head taught by the shipped one, the body kept as it is
+    python -m training.train_detector --init models/weights/detector.pt --separable-head ...  # depthwise-separable head convolutions
 
 Augmentation: horizontal flip, scale jitter (a random short side per batch) and colour jitter.
 A checkpoint (`last.pt`) is written after every epoch; `detector.pt` (fp16) is the weights with the best
@@ -47,6 +48,7 @@ def main() -> None:
                         help="also write detector_epochN.pt (fp16) every N epochs, to choose among elsewhere (default: none)")
     parser.add_argument("--seed", type=int, default=DetTrainConfig.seed, help="order, augmentation and new layers' draw")
     parser.add_argument("--head-convs", type=int, help=f"convolutions in each head branch (default: the --init file's, else {DetectorSpec.head_convs})")
+    parser.add_argument("--separable-head", action="store_true", help="depthwise-separable head convolutions (default: the --init file's)")
     parser.add_argument("--three-class", action="store_true", help="detect with_mask / without_mask / incorrect directly")
     parser.add_argument("--scales", type=int, nargs="+", default=list(DetTrainConfig.scales), help="training short sides (one per batch)")
     parser.add_argument("--min-size", type=int, default=DetectorSpec.min_size, help="short side at inference")
@@ -81,7 +83,7 @@ def main() -> None:
     if not 0 < args.train_fraction <= 1:
         parser.error(f"--train-fraction {args.train_fraction}: must be in (0, 1]")
     spec = DetectorSpec(num_classes=3 if cfg.three_class else 1, min_size=args.min_size, max_size=args.max_size, body=body,
-                        head_convs=head_convs)
+                        head_convs=head_convs, head_separable=args.separable_head or init_spec.get("head_separable", False))
     fresh = not (args.resume or args.init)
     if fresh and spec.body == "retinaface" and not Path(args.face_weights).is_file():
         parser.error(f"--face-weights {args.face_weights}: no such file (RetinaFace's state dict, see ../shared/pretrained/README.md)")
