@@ -1,33 +1,49 @@
-"""`training.evaluate` with each openvino-ir network at its own precision: which network's reduced precision moves
+"""The served openvino-ir pipeline with each network at its own precision: which network's reduced precision moves
 the accuracy (research/results/runtimes/README.md, "Static shapes, bf16 and int8").
 
-    python -m research.network_precision --detector bf16 --classifier fp32 -- --pipeline --part test \
-        --backend openvino-ir --out runs/bf16_detector
+    python -m research.network_precision --detector bf16 --classifier fp32 --part test --out runs/bf16_detector
 
-Everything after `--` goes to `training.evaluate`; its own --precision stays fp32, and each network is compiled
-at the precision given here instead (OpenVINO's inference precision: f32 or bf16).
+Writes `training.evaluate --pipeline`'s metrics (metrics.json, the same report) for the pipeline whose detector
+and classifier run at the given precisions, at the service's settings.
 """
 import argparse
-import runpy
-import sys
+import json
+import os
+from pathlib import Path
 
-import models.ir_pipeline
+from models.ir_pipeline import IRPipeline
+from training.data import add_data_args, load_data
+from training.evaluate import batched_detections, detection_report, pipeline_predictions, select_part
+
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def mixed_pipeline(detector: str, classifier: str) -> IRPipeline:
+    """The served pipeline (as many threads as training.evaluate gives it) with its networks at these precisions."""
+    threads = len(os.sched_getaffinity(0))
+    pipeline = IRPipeline(precision=classifier, threads=threads)
+    if detector != classifier:
+        pipeline.detector = IRPipeline(precision=detector, threads=threads).detector
+    return pipeline
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--detector", choices=("fp32", "bf16"), required=True)
-    parser.add_argument("--classifier", choices=("fp32", "bf16"), required=True)
-    parser.add_argument("evaluate", nargs=argparse.REMAINDER, help="-- then training.evaluate's arguments")
+    add_data_args(parser)
+    parser.add_argument("--detector", choices=PRECISIONS, required=True)
+    parser.add_argument("--classifier", choices=PRECISIONS, required=True)
+    parser.add_argument("--part", choices=("train", "val", "test"), required=True)
+    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    compile_ir = models.ir_pipeline.compile_ir
-
-    def per_network(path, threads, precision, *rest, **options):
-        return compile_ir(path, threads, args.detector if "detector" in path.name else args.classifier, *rest, **options)
-
-    models.ir_pipeline.compile_ir = per_network  # IRDetector and IRClassifier look it up when they compile
-    sys.argv = ["training.evaluate", *[a for a in args.evaluate if a != "--"]]
-    runpy.run_module("training.evaluate", run_name="__main__")
+    images = select_part(load_data(parser, args), args.part)
+    pipeline = mixed_pipeline(args.detector, args.classifier)
+    preds = pipeline_predictions(batched_detections(pipeline, images, 1), pipeline.classifier, images)
+    report = {"part": args.part, "images": len(images), "detector_precision": args.detector,
+              "classifier_precision": args.classifier, **pipeline.info, **detection_report(images, preds)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps({name: {k: round(v, 4) for k, v in m.items() if k in ("map50", "face_ap50")}
+                      for name, m in report["per_dataset"].items()}, indent=1))
 
 
 if __name__ == "__main__":

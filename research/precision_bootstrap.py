@@ -12,13 +12,13 @@ Writes bootstrap.json, bootstrap.md and bootstrap.png.
 """
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from models.ir_pipeline import IRPipeline
 from models.labels import CLASSES
+from research.network_precision import mixed_pipeline
 from training.data import add_data_args, load_data
 from training.detection_metrics import match, voc_ap
 from training.evaluate import batched_detections, pipeline_predictions, select_part
@@ -28,11 +28,8 @@ NAMES = {"face-mask-detection": "Kaggle", "ilc-face-mask": "ILC"}
 
 
 def pipelines() -> dict[str, IRPipeline]:
-    threads = len(os.sched_getaffinity(0))  # as training.evaluate runs them
-    built = {name: IRPipeline(precision=name, threads=threads) for name in ("fp32", "bf16", "int8")}
-    bf16_detector = IRPipeline(precision="fp32", threads=threads)
-    bf16_detector.detector = built["bf16"].detector
-    return {"fp32": built["fp32"], "bf16": built["bf16"], "bf16 detector": bf16_detector, "int8": built["int8"]}
+    return {"fp32": mixed_pipeline("fp32", "fp32"), "bf16": mixed_pipeline("bf16", "bf16"),
+            "bf16 detector": mixed_pipeline("bf16", "fp32"), "int8": mixed_pipeline("int8", "int8")}
 
 
 def records(images: list, preds: list[tuple]) -> list[dict]:
