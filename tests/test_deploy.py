@@ -205,7 +205,7 @@ def test_two_workers_report_their_metrics_together(tmp_path):
     assert all('maskwatch_model_info{backend=' in text for text in texts)
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed (.ci/run installs it)")
 def test_debians_compose_reads_the_file_with_each_profile():
     for profile, device in (("gpu", "cuda"), ("cpu", "cpu")):
         result = subprocess.run(["docker-compose", "--profile", profile, "config"], cwd=ROOT, capture_output=True, text=True)
