@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from models.defaults import DEFAULT_EXPORT
 from models.ir_pipeline import IRPipeline
 from training.data import add_data_args, load_data
 from training.evaluate import batched_detections, detection_report, pipeline_predictions, select_part
@@ -18,12 +19,13 @@ from training.evaluate import batched_detections, detection_report, pipeline_pre
 PRECISIONS = ("fp32", "bf16", "int8")
 
 
-def mixed_pipeline(detector: str, classifier: str) -> IRPipeline:
-    """The served pipeline (as many threads as training.evaluate gives it) with its networks at these precisions."""
+def mixed_pipeline(detector: str, classifier: str, folder: Path = DEFAULT_EXPORT) -> IRPipeline:
+    """The served pipeline of export `folder` (as many threads as training.evaluate gives it) with its networks at
+    these precisions."""
     threads = len(os.sched_getaffinity(0))
-    pipeline = IRPipeline(precision=classifier, threads=threads)
+    pipeline = IRPipeline(folder, precision=classifier, threads=threads)
     if detector != classifier:
-        pipeline.detector = IRPipeline(precision=detector, threads=threads).detector
+        pipeline.detector = IRPipeline(folder, precision=detector, threads=threads).detector
     return pipeline
 
 
@@ -33,10 +35,11 @@ def main() -> None:
     parser.add_argument("--detector", choices=PRECISIONS, required=True)
     parser.add_argument("--classifier", choices=PRECISIONS, required=True)
     parser.add_argument("--part", choices=("train", "val", "test"), required=True)
+    parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT, help="exported networks (default: the shipped ones)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     images = select_part(load_data(parser, args), args.part)
-    pipeline = mixed_pipeline(args.detector, args.classifier)
+    pipeline = mixed_pipeline(args.detector, args.classifier, args.export)
     preds = pipeline_predictions(batched_detections(pipeline, images, 1), pipeline.classifier, images)
     report = {"part": args.part, "images": len(images), "detector_precision": args.detector,
               "classifier_precision": args.classifier, **pipeline.info, **detection_report(images, preds)}

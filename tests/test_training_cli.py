@@ -151,6 +151,36 @@ def test_quantize_writes_int8_networks_the_pipeline_runs(tmp_path):
     assert not list((tmp_path / "openvino").glob("tmp*"))
 
 
+@pytest.mark.skipif(importlib.util.find_spec("nncf") is None, reason="nncf is not installed (pip install '.[quantize]')")
+def test_qat_fine_tunes_int8_networks_the_pipeline_runs(tmp_path):
+    save_split({"train": ["maksssksksss1", "maksssksksss44"], "val": ["maksssksksss760"], "test": []}, tmp_path / "split.json")
+    shutil.copytree(DEFAULT_EXPORT, tmp_path / "openvino")
+    before = {path.name: path.read_bytes() for path in (tmp_path / "openvino").glob("*-int8.*")}
+    result = run("training.qat", "--data", str(VOC_DIR), "--split-file", str(tmp_path / "split.json"),
+                 "--export", str(tmp_path / "openvino"), "--epochs", "1", "--calibration", "2")
+    assert result.returncode == 0, result.stderr
+    after = {path.name: path.read_bytes() for path in (tmp_path / "openvino").glob("*-int8.*")}
+    assert set(after) == set(before) and all(after[name] != before[name] for name in after)
+    record = json.loads((tmp_path / "openvino" / "export.json").read_text())["int8"]
+    for name in ("detector", "classifier"):
+        assert record[name]["method"] == "quantisation-aware fine-tuning" and record[name]["train_images"] == 2
+        assert [step["epoch"] for step in record[name]["val"]] == [0, 1]
+    assert record["classifier"]["val"][-1]["label_agreement"] >= 0.5
+    pipeline = IRPipeline(tmp_path / "openvino", precision="int8")
+    assert pipeline.info["precision"] == "int8" and pipeline(load_fixture_rgb())
+    assert not list((tmp_path / "openvino").glob("tmp*"))
+
+
+def test_qat_refuses_an_export_of_other_weights(tmp_path):
+    other = tmp_path / "other.pt"
+    shutil.copy(ROOT / "models" / "weights" / "classifier.pt", other)
+    with other.open("ab") as f:
+        f.write(b"\0")
+    result = run("training.qat", "--data", str(VOC_DIR), "--networks", "classifier", "--classifier-weights", str(other),
+                 "--export", str(DEFAULT_EXPORT))
+    assert result.returncode == 2 and ("was not exported from" in result.stderr or "needs NNCF" in result.stderr)
+
+
 def test_quantize_says_what_is_missing(tmp_path):
     result = run("training.quantize", "--data", str(VOC_DIR), "--export", str(tmp_path))
     assert result.returncode == 2 and ("holds no exported networks" in result.stderr or "needs NNCF" in result.stderr)

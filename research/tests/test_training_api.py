@@ -12,7 +12,7 @@ TRAINING_API = {
     "training.crossval": {"VARIANTS", "fold_indices"},
     "training.data": {"DEFAULT_DATA", "KAGGLE_DATA", "SHARED_DATA", "add_data_args", "load_data"},
     "training.detection_metrics": {"class_ap50", "evaluate_detections", "ignored", "iou", "match", "voc_ap"},
-    "training.detector_engine": {"DetTrainConfig", "fit", "load_images"},
+    "training.detector_engine": {"DetTrainConfig", "distil_loss", "fit", "load_images"},
     "training.device": {"pick_device"},
     "training.evaluate": {"EVAL_MIN_CONFIDENCE", "batched_detections", "detection_report", "drop_ignored", "load_ignore",
                           "pipeline_predictions", "select_part"},
