@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     precision: Literal["fp32", "fp16", "bf16", "int8"] = Field(
         "fp32", description="fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU); "
         "bf16 is OpenVINO's inference precision on a CPU with bf16 units; int8 runs openvino-ir's int8 networks "
-        "(`python -m training.quantize`)")
+        "(`python -m training.qat`)")
     torch_threads: int = Field(0, ge=0, description="threads running the networks (torch or OpenVINO) per process; "
                                "0 = the CPUs this process may use")
     cpu_threads: int = Field(0, ge=0, description="threads decoding and drawing images; 0 = the CPUs this process may use")

@@ -68,12 +68,13 @@ def compile_ir(path: Path, threads: int, precision: str, mean: np.ndarray, std: 
 
 
 def network_file(folder: Path, config: dict, name: str, precision: str) -> Path:
-    """The .xml of network `name`: at int8 its `training.quantize` file where it has one (fp32 where int8 did not
-    pay), else the export's."""
+    """The .xml of network `name`: at int8 its `training.qat` (or `training.quantize`) file where it has one (fp32
+    where int8 did not pay), else the export's."""
     if precision != "int8":
         return folder / f"{name}.xml"
     if not config.get("int8"):
-        raise BackendError(f"{folder} holds no int8 networks: run `python -m training.quantize --export {folder}`")
+        raise BackendError(f"{folder} holds no int8 networks: run `python -m training.qat --export {folder}` "
+                           "(or the quicker, less accurate `python -m training.quantize`)")
     return folder / (f"{name}-int8.xml" if name in config["int8"] else f"{name}.xml")
 
 
@@ -208,7 +209,7 @@ class IRClassifier:
 class IRPipeline(FacePipeline):
     """Detector + classifier from an exported folder, on the CPU with OpenVINO; no torch. Same arguments and faces
     as `models.pipeline.MaskPipeline` with backend openvino (`precision` fp32 or bf16; int8 runs the networks
-    `training.quantize` wrote). Each image of a batch is detected alone, as torch detects a batch of one (a padded
+    `training.qat` or `training.quantize` wrote). Each image of a batch is detected alone, as torch detects a batch of one (a padded
     batch moves border detections slightly)."""
 
     def __init__(self, folder: str | Path = DEFAULT_EXPORT, min_confidence: float = MIN_CONFIDENCE, max_faces: int = MAX_FACES,
