@@ -172,12 +172,13 @@ def test_qat_fine_tunes_int8_networks_the_pipeline_runs(tmp_path):
 
 
 def test_qat_refuses_an_export_of_other_weights(tmp_path):
+    save_split({"train": ["maksssksksss1"], "val": ["maksssksksss760"], "test": []}, tmp_path / "split.json")
     other = tmp_path / "other.pt"
     shutil.copy(ROOT / "models" / "weights" / "classifier.pt", other)
     with other.open("ab") as f:
         f.write(b"\0")
-    result = run("training.qat", "--data", str(VOC_DIR), "--networks", "classifier", "--classifier-weights", str(other),
-                 "--export", str(DEFAULT_EXPORT))
+    result = run("training.qat", "--data", str(VOC_DIR), "--split-file", str(tmp_path / "split.json"), "--networks", "classifier",
+                 "--classifier-weights", str(other), "--export", str(DEFAULT_EXPORT))
     assert result.returncode == 2 and ("was not exported from" in result.stderr or "needs NNCF" in result.stderr)
 
 

@@ -17,11 +17,11 @@ import argparse
 import copy
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import openvino
 import torch
 from tqdm import tqdm
 
@@ -29,13 +29,12 @@ from models.crops import crop_faces, normalise
 from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, DETECTOR_SCALE, long_side
 from models.detector import DetectorNetwork
 from models.digest import sha256_of
-from models.errors import BackendError
 from models.export import classifier_config, detector_config
-from models.export_format import read_export
 from models.ir_pipeline import IRDetector
-from training.data import add_data_args, load_data
+from training.data import add_data_args
 from training.detector_engine import distil_loss
-from training.splits import SPLIT_FILES, load_split
+from training.quantize import int8_files, open_parts
+from training.splits import SPLIT_FILES
 
 EPOCHS = {"classifier": 3, "detector": 2}  # what the shipped int8 networks were fine-tuned for (model cards)
 LR = 1e-5  # Adam; NNCF's advice for fine-tuning a quantised network
@@ -129,29 +128,16 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=CALIBRATION, help="train-part images to set the quantisers' ranges on")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    try:
-        import nncf  # noqa: F401  (here: only this command needs it)
-        import openvino
-        config = read_export(args.export)
-    except ImportError:
-        parser.error("training.qat needs NNCF: pip install nncf==3.4.0")
-    except BackendError as err:
-        parser.error(str(err))
+    config, calibration, train, val = open_parts(parser, args, "training.qat")
     weights = {"detector": args.detector_weights, "classifier": args.classifier_weights}
     for name in args.networks:
         if sha256_of(weights[name]) != config[name]["sha256"]:
             parser.error(f"{args.export}'s {name} was not exported from {weights[name]}: run `python -m models.export` first")
     teachers = {"detector": detector_config, "classifier": classifier_config}
-    data = load_data(parser, args)
-    split = load_split(args.split_file)
-    train, val = ([im for im in data if im.stem in set(split[part])] for part in ("train", "val"))
-    if not train or not val:
-        parser.error(f"no image of --data is in the train or val part of {args.split_file}")
-    parts = {"calibration": train[::max(1, len(train) // args.calibration)][:args.calibration], "train": train, "val": val}
+    parts = {"calibration": calibration, "train": train, "val": val}
     torch.manual_seed(args.seed)
     torch.set_num_threads(len(os.sched_getaffinity(0)))
-    record = config.get("int8", {})
-    with tempfile.TemporaryDirectory(dir=args.export) as tmp:  # the export is changed only once every network is done
+    with int8_files(args.export, config, args.networks) as (folder, record):
         for name in args.networks:
             teacher, teacher_config = teachers[name](weights[name])
             start = time.perf_counter()
@@ -160,14 +146,10 @@ def main() -> None:
             student, history = fine_tune(name, teacher, made["calibration"], made["train"], made["val"], epochs, args.seed)
             shape = [1, 3, -1, -1] if name == "detector" else [-1, 3, -1, -1]
             network = openvino.convert_model(student, example_input=made["calibration"][0][:1], input=[openvino.PartialShape(shape)])
-            openvino.save_model(network, Path(tmp) / f"{name}-int8.xml", compress_to_fp16=False)
+            openvino.save_model(network, folder / f"{name}-int8.xml", compress_to_fp16=False)
             record[name] = {"method": "quantisation-aware fine-tuning", "epochs": epochs, "lr": LR,
                             "calibration_images": len(parts["calibration"]), "train_images": len(train),
                             "minutes": round((time.perf_counter() - start) / 60, 1), "val": history, "sha256": config[name]["sha256"]}
-        (Path(tmp) / "export.json").write_text(json.dumps({**config, "int8": record}, indent=1) + "\n")
-        for path in Path(tmp).iterdir():
-            path.replace(args.export / path.name)
-    print(f"wrote the int8 networks of {', '.join(args.networks)} to {args.export}: MASKWATCH_PRECISION=int8 runs them")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,12 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import openvino
 from tqdm import tqdm
 
 from models.crops import crop_faces, normalise
@@ -67,7 +70,6 @@ def classifier_metric(config: dict):
 def quantise(path: Path, calibration: list, validation: list, metric, max_drop: float, subset_size: int) -> tuple[object, dict]:
     """`path`'s network quantised to int8 within `max_drop` of its fp32 `metric` on `validation`."""
     import nncf
-    import openvino
 
     core = openvino.Core()
     network = core.read_model(str(path))
@@ -82,6 +84,37 @@ def quantise(path: Path, calibration: list, validation: list, metric, max_drop: 
                        "minutes": round((time.perf_counter() - start) / 60, 1)}
 
 
+def open_parts(parser: argparse.ArgumentParser, args: argparse.Namespace, command: str) -> tuple[dict, list, list, list]:
+    """`args.export`'s record and the calibration, train and val images of `args.data` by `args.split_file`; a
+    parser error, saying what to install or run, where NNCF, the export or a part is missing."""
+    try:
+        import nncf  # noqa: F401  (here: only the quantising commands need it)
+        config = read_export(args.export)
+    except ImportError:
+        parser.error(f"{command} needs NNCF: pip install nncf==3.4.0")
+    except BackendError as err:
+        parser.error(str(err))
+    data = load_data(parser, args)
+    split = load_split(args.split_file)
+    train, val = ([im for im in data if im.stem in set(split[part])] for part in ("train", "val"))
+    if not train or not val:
+        parser.error(f"no image of --data is in the train or val part of {args.split_file}")
+    return config, train[::max(1, len(train) // args.calibration)][:args.calibration], train, val
+
+
+@contextmanager
+def int8_files(export: Path, config: dict, networks: list[str]) -> Iterator[tuple[Path, dict]]:
+    """A folder for the int8 files of `networks` and the "int8" record to fill; on leaving, both replace the
+    export's together, so that a failure leaves the export as it was."""
+    record = config.get("int8", {})
+    with tempfile.TemporaryDirectory(dir=export) as tmp:
+        yield Path(tmp), record
+        (Path(tmp) / "export.json").write_text(json.dumps({**config, "int8": record}, indent=1) + "\n")
+        for path in Path(tmp).iterdir():
+            path.replace(export / path.name)
+    print(f"wrote the int8 networks of {', '.join(networks)} to {export}: MASKWATCH_PRECISION=int8 runs them")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(parser)
@@ -91,39 +124,21 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=300, help="train-part images to calibrate on")
     parser.add_argument("--networks", nargs="+", choices=("detector", "classifier"), default=["detector", "classifier"])
     args = parser.parse_args()
-    try:
-        import nncf  # noqa: F401  (here: only this command needs it)
-        import openvino
-        config = read_export(args.export)
-    except ImportError:
-        parser.error("training.quantize needs NNCF: pip install nncf==3.4.0")
-    except BackendError as err:
-        parser.error(str(err))
-    data = load_data(parser, args)
-    split = load_split(args.split_file)
-    train, val = ([im for im in data if im.stem in set(split[part])] for part in ("train", "val"))
-    if not train or not val:
-        parser.error(f"no image of --data is in the train or val part of {args.split_file}")
-    calibration = train[::max(1, len(train) // args.calibration)][:args.calibration]
+    config, calibration, _, val = open_parts(parser, args, "training.quantize")
     # the service's read size, dynamic shape: the int8 file is reshaped to each static shape as the fp32 one is
     detector = IRDetector(args.export / "detector.xml", config["detector"], len(os.sched_getaffinity(0)), "fp32",
                           DETECTOR_SCALE, long_side(DETECTOR_SCALE), static=False)
     jobs = {"detector": lambda: (detector_items(detector, calibration), detector_items(detector, val), detector_metric(detector)),
             "classifier": lambda: (classifier_items(config["classifier"], calibration), classifier_items(config["classifier"], val),
                                    classifier_metric(config["classifier"]))}
-    record = config.get("int8", {})
-    with tempfile.TemporaryDirectory(dir=args.export) as tmp:  # the export is changed only once every network is done
+    with int8_files(args.export, config, args.networks) as (folder, record):
         for name in args.networks:
             calibration_items, validation_items, metric = jobs[name]()
             network, record[name] = quantise(args.export / f"{name}.xml", calibration_items, validation_items, metric,
                                              args.max_drop, len(calibration_items))
-            openvino.save_model(network, Path(tmp) / f"{name}-int8.xml", compress_to_fp16=False)
+            openvino.save_model(network, folder / f"{name}-int8.xml", compress_to_fp16=False)
             record[name]["sha256"] = config[name]["sha256"]
             print(name, json.dumps(record[name]))
-        (Path(tmp) / "export.json").write_text(json.dumps({**config, "int8": record}, indent=1) + "\n")
-        for path in Path(tmp).iterdir():
-            path.replace(args.export / path.name)
-    print(f"wrote the int8 networks of {', '.join(args.networks)} to {args.export}: MASKWATCH_PRECISION=int8 runs them")
 
 if __name__ == "__main__":
     main()
