@@ -25,7 +25,6 @@ import openvino
 import torch
 from tqdm import tqdm
 
-from models.crops import crop_faces, normalise
 from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, DETECTOR_SCALE, long_side
 from models.detector import DetectorNetwork
 from models.digest import sha256_of
@@ -33,7 +32,7 @@ from models.export import classifier_config, detector_config
 from models.ir_pipeline import IRDetector
 from training.data import add_data_args
 from training.detector_engine import distil_loss
-from training.quantize import int8_files, open_parts
+from training.quantize import classifier_items, int8_files, network_input, open_parts
 from training.splits import SPLIT_FILES
 
 EPOCHS = {"classifier": 3, "detector": 2}  # what the shipped int8 networks were fine-tuned for (model cards)
@@ -43,15 +42,13 @@ CALIBRATION = 300  # train-part images that set the quantisers' ranges
 
 def face_batches(config: dict, images: list, batch: int) -> list[torch.Tensor]:
     """The annotated face crops of `images` as the classifier reads them (normalised NCHW), `batch` at a time."""
-    crops = [crop_faces(im.load_rgb(), im.boxes, config["input_size"], config["margin"])
-             for im in tqdm(images, desc="face crops", leave=False) if len(im.labels)]
-    return list(torch.from_numpy(normalise(np.concatenate(crops))).split(batch))
+    crops = np.concatenate([x for x, _ in classifier_items(config, images)])
+    return list(torch.from_numpy(crops).split(batch))
 
 
 def detector_input(detector: IRDetector, image) -> torch.Tensor:
     """One image as the exported detector reads it: resized, padded to 32, normalised NCHW."""
-    x, _ = detector.prepare(image.load_rgb())
-    return torch.from_numpy(((x - detector.mean) / detector.std).transpose(0, 3, 1, 2).copy())
+    return torch.from_numpy(network_input(detector, image.load_rgb())[0])
 
 
 def distance(network: str, student: tuple | torch.Tensor, teacher: tuple | torch.Tensor) -> torch.Tensor:

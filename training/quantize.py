@@ -27,20 +27,22 @@ from models.crops import crop_faces, normalise
 from models.defaults import DEFAULT_EXPORT, DETECTOR_SCALE, long_side
 from models.errors import BackendError
 from models.export_format import read_export
-from models.ir_pipeline import IRDetector
+from models.ir_pipeline import Frame, IRDetector
 from training.data import add_data_args, load_data
 from training.detection_metrics import face_ap50
 from training.metrics import aca, calibrated_probs, confusion_matrix
 from training.splits import SPLIT_FILES, load_split
 
 
+def network_input(detector: IRDetector, rgb: np.ndarray) -> tuple[np.ndarray, Frame]:
+    """The raw exported network's input for `rgb` (resized, padded to 32, normalised NCHW) and where the image lies in it."""
+    x, frame = detector.prepare(rgb)
+    return ((x - detector.mean) / detector.std).transpose(0, 3, 1, 2).copy(), frame
+
+
 def detector_items(detector: IRDetector, images: list) -> list[tuple]:
-    """Per image: the raw network's input (normalised NCHW, padded to 32), where the image lies in it, its faces."""
-    items = []
-    for im in tqdm(images, desc="detector inputs", leave=False):
-        x, frame = detector.prepare(im.load_rgb())
-        items.append((((x - detector.mean) / detector.std).transpose(0, 3, 1, 2).copy(), frame, im.boxes))
-    return items
+    """Per image: the raw network's input, where the image lies in it, its faces."""
+    return [(*network_input(detector, im.load_rgb()), im.boxes) for im in tqdm(images, desc="detector inputs", leave=False)]
 
 
 def classifier_items(config: dict, images: list) -> list[tuple]:
