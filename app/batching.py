@@ -1,11 +1,12 @@
 """Dynamic micro-batching: concurrent requests share one model call.
 
 Requests wait in a bounded queue. One task takes the first waiting item, gathers more for at most
-`max_wait_ms` (or until `max_batch` items), and runs the batch in the one model thread. While a batch
-runs, new requests pile up and form the next one, so the batch size follows the load by itself.
+`max_wait_ms` (or until `max_batch` items), and runs the batch in a model thread, up to `concurrency` batches
+at once (one per copy of the models). While the batches run, new requests pile up and form the next one, so the
+batch size follows the load by itself.
 
 Camera frames come in a second, background lane: a batch takes them only when no upload is waiting (and fills
-up with them), so an upload waits behind at most the one model call already running.
+up with them), so an upload waits at most for one model call already running to end.
 """
 import asyncio
 from collections.abc import Callable
@@ -21,9 +22,11 @@ class MicroBatcher:
     """`await submit(item)` -> that item's result from `fn(items) -> results` (same order, same length)."""
 
     def __init__(self, fn: Callable[[list], list], executor: ThreadPoolExecutor, max_batch: int, max_wait_ms: float,
-                 max_queue: int):
+                 max_queue: int, concurrency: int = 1):
         self.fn = fn
-        self.executor = executor  # one thread: one model call at a time
+        self.executor = executor  # a thread per batch that may run at once
+        self.free = asyncio.Semaphore(concurrency)
+        self.running: set[asyncio.Task] = set()
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000
         self.queue: asyncio.Queue = asyncio.Queue(max_queue)
@@ -36,8 +39,9 @@ class MicroBatcher:
 
     async def stop(self) -> None:
         if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+            for task in (self.task, *self.running):
+                task.cancel()
+            await asyncio.gather(self.task, *self.running, return_exceptions=True)
 
     async def submit(self, item: Any, background: bool = False) -> Any:
         """`item`'s result; `background` items (camera frames) run only when no upload is waiting."""
@@ -80,19 +84,27 @@ class MicroBatcher:
         return [(item, future) for item, future in batch if not future.done()]  # drop requests already gone
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
+            await self.free.acquire()  # a batch is gathered only once a model is free to take it
             batch = await self._gather()
             if not batch:
+                self.free.release()
                 continue
-            try:
-                results = await loop.run_in_executor(self.executor, self.fn, [item for item, _ in batch])
-            except Exception as err:  # the whole batch failed: every caller gets the error
-                results = [err] * len(batch)
-            for (_, future), result in zip(batch, results):
-                if future.done():
-                    continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+            task = asyncio.get_running_loop().create_task(self._run(batch))
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
+
+    async def _run(self, batch: list) -> None:
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(self.executor, self.fn, [item for item, _ in batch])
+        except Exception as err:  # the whole batch failed: every caller gets the error
+            results = [err] * len(batch)
+        finally:
+            self.free.release()
+        for (_, future), result in zip(batch, results):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)

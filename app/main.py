@@ -17,7 +17,7 @@ from app.cameras.api import router as camera_router
 from app.cameras.manager import CameraManager, file_cameras
 from app.guard import Guard
 from app.requestlog import RequestLog
-from app.service import Service, cpu_pool, model_thread
+from app.service import Service, cpu_pool, model_threads
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("maskwatch")
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
             alerting = [asyncio.create_task(webhook.run()), asyncio.create_task(AlertSink(settings, app.state.cameras, webhook).run())]
         metrics.READY.set(0)
         if load_models:
-            executor = model_thread()
+            executor = model_threads(settings)
 
             async def load() -> None:
                 start = time.perf_counter()

@@ -1,6 +1,7 @@
 """The loaded models and what a request does with them: decode, detect, classify, annotate, summarise."""
 import asyncio
 import base64
+import queue
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -19,10 +20,11 @@ from models.face_pipeline import Job
 from models.labels import CLASSES
 
 
-def model_thread() -> ThreadPoolExecutor:
-    """The one thread that ever calls torch: a second calling thread gets its own OpenMP team, and two teams
-    spinning on few cores slow CPU inference down (measured by `python -m bench.speedups`: research/results/bench/HISTORY.md, "What made the CPU path faster")."""
-    return ThreadPoolExecutor(1, thread_name_prefix="model")
+def model_threads(settings: Settings) -> ThreadPoolExecutor:
+    """A thread per copy of the models (`Settings.resolved_model_copies`). torch gets one, the only thread that
+    ever calls it: a second calling thread gets its own OpenMP team, and two teams spinning on few cores slow CPU
+    inference down (measured by `python -m bench.speedups`: research/results/bench/HISTORY.md, "What made the CPU path faster")."""
+    return ThreadPoolExecutor(settings.resolved_model_copies(settings.resolved_device()), thread_name_prefix="model")
 
 
 def cpu_pool(settings: Settings) -> ThreadPoolExecutor:
@@ -31,10 +33,11 @@ def cpu_pool(settings: Settings) -> ThreadPoolExecutor:
 
 
 class Service:
-    """Holds the models and their micro-batcher. Decoding and drawing run in `cpu_pool`; the models run in one
-    thread, or on CUDA (`MASKWATCH_MODEL_PROCESS`) in a child process that thread hands each batch to.
+    """Holds the models and their micro-batcher. Decoding and drawing run in `cpu_pool`; the models run in
+    `executor`'s threads, each batch on a copy of the models no other thread is running, or on CUDA
+    (`MASKWATCH_MODEL_PROCESS`) in a child process that one thread hands each batch to.
 
-    Build it inside `executor`'s thread (see `model_thread`).
+    Build it inside one of `executor`'s threads (see `model_threads`).
     """
 
     def __init__(self, settings: Settings, executor: ThreadPoolExecutor, cpu_pool: ThreadPoolExecutor):
@@ -44,7 +47,12 @@ class Service:
         batch = settings.resolved_batch_size(self.device)
         in_child = settings.resolved_model_process(self.device)
         self.models = ModelProcess(settings, self.device, batch) if in_child else load_pipeline(settings, self.device, batch)
-        self.batcher = MicroBatcher(self._run_batch, executor, batch, settings.batch_max_wait_ms, settings.max_in_flight)
+        copies = settings.resolved_model_copies(self.device)
+        self.idle: queue.LifoQueue = queue.LifoQueue()  # the copies no thread is running, the last used on top: under
+        # light load one copy takes every image and keeps its memory in the caches
+        for models in [self.models] + [load_pipeline(settings, self.device, batch) for _ in range(copies - 1)]:
+            self.idle.put(models)
+        self.batcher = MicroBatcher(self._run_batch, executor, batch, settings.batch_max_wait_ms, settings.max_in_flight, copies)
         metrics.MODEL.labels(**self.model_info).set(1)
 
     @property
@@ -66,7 +74,11 @@ class Service:
         return Job(rgb, None, min_confidence, self.models.shrink(rgb))
 
     def _run_batch(self, jobs: list[Job]) -> list[tuple[list, dict]]:
-        faces, timing = self.models.run(jobs)
+        models = self.idle.get()  # never waits: the batcher runs no more batches at once than there are copies
+        try:
+            faces, timing = models.run(jobs)
+        finally:
+            self.idle.put(models)
         metrics.BATCH_SIZE.observe(len(jobs))
         for stage, ms in timing.items():
             metrics.STAGE_LATENCY.labels(stage=stage).observe(ms / 1000)

@@ -35,12 +35,16 @@ class Settings(BaseSettings):
     static_shapes: bool = Field(True, description="openvino-ir: run the detector compiled for the input shapes of the common "
                                 "aspects (1, 4:3, 3:2, 16:9) at start-up, faster and with the same faces; false = always "
                                 "its dynamic shape (BENCHMARKS.md, \"The CPU pipeline\")")
-    precision: Literal["fp32", "fp16", "bf16", "int8"] = Field(
-        "fp32", description="fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU); "
-        "bf16 is OpenVINO's inference precision on a CPU with bf16 units; int8 runs openvino-ir's int8 networks "
-        "(`python -m training.qat`)")
-    torch_threads: int = Field(0, ge=0, description="threads running the networks (torch or OpenVINO) per process; "
+    precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
+        "auto", description="auto = int8 on openvino-ir where the export holds int8 networks (`python -m training.qat`), "
+        "else fp32; fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU); "
+        "bf16 is OpenVINO's inference precision on a CPU with bf16 units; int8 runs openvino-ir's int8 networks")
+    torch_threads: int = Field(0, ge=0, description="threads running the networks (torch or OpenVINO) per copy of them; "
                                "0 = the CPUs this process may use")
+    model_copies: int = Field(0, ge=0, description="openvino-ir: copies of the networks, each run by a thread of its own, "
+                              "so that two images are analysed at once; 0 = 2 where the process may use 2 CPUs or more "
+                              "(more images a second for twice the networks' memory: BENCHMARKS.md, \"The CPU pipeline\"); "
+                              "other backends run 1")
     cpu_threads: int = Field(0, ge=0, description="threads decoding and drawing images; 0 = the CPUs this process may use")
     batch_max_size: int = Field(0, ge=0, description="most images in one model batch; 0 = 16 on CUDA, 1 on CPU "
                                 "(where a padded batch is slower than the images one by one)")
@@ -102,6 +106,12 @@ class Settings(BaseSettings):
     def resolved_batch_size(self, device: str) -> int:
         """Images per model batch: on a CPU a padded batch is slower than the images one by one."""
         return self.batch_max_size or (16 if device.startswith("cuda") else 1)
+
+    def resolved_model_copies(self, device: str) -> int:
+        """Copies of the models run side by side: torch's OpenMP teams slow each other down, so on openvino-ir only."""
+        if self.resolved_backend(device) != "openvino-ir" or self.resolved_model_process(device):
+            return 1
+        return self.model_copies or min(2, len(os.sched_getaffinity(0)))
 
     def resolved_model_process(self, device: str) -> bool:
         return device.startswith("cuda") if self.model_process is None else self.model_process

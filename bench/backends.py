@@ -4,7 +4,8 @@
         --backends torch openvino onnxruntime openvino:bf16 --rounds 5 --out runs/bench/backends
 
 A backend is NAME (fp32), NAME:PRECISION or NAME:PRECISION:dynamic (openvino-ir on its dynamic-shape network only,
-not the static ones). Each round times every backend once on the same images, so
+not the static ones), then any SETTING=VALUE for its server (`openvino-ir:int8:model_copies=1` sets
+MASKWATCH_MODEL_COPIES=1). Each round times every backend once on the same images, so
 a machine that slows down during the run slows all of them alike.
 1. model-only, per image: detect (shrink + detector), classify (one batch of 16 faces of the image, its
    detected boxes repeated), detect + classify (`MaskPipeline.__call__`; decoding not timed);
@@ -39,10 +40,12 @@ def runtime_versions() -> str:
     return ", ".join(f"{name} {importlib.metadata.version(name)}" for name in sorted(packages))
 
 
-def parse_backend(text: str) -> tuple[str, str, bool]:
-    """NAME[:PRECISION][:dynamic] -> (name, precision, static shapes): `dynamic` runs openvino-ir's one dynamic shape."""
-    name, precision, shapes = (text.split(":") + ["", ""])[:3]
-    return name, precision or "fp32", shapes != "dynamic"
+def parse_backend(text: str) -> tuple[str, str, bool, dict[str, str]]:
+    """NAME[:PRECISION][:dynamic][:SETTING=VALUE ...] -> (name, precision, static shapes, the server's extra
+    environment): `dynamic` runs openvino-ir's one dynamic shape."""
+    name, precision, *rest = text.split(":") + [""]
+    settings = dict(part.split("=", 1) for part in rest if "=" in part)
+    return name, precision or "fp32", "dynamic" not in rest, {f"MASKWATCH_{k.upper()}": v for k, v in settings.items()}
 
 
 def time_ms(fn, *args) -> float:
@@ -64,7 +67,7 @@ def model_round(pipeline: FacePipeline, images: list[np.ndarray], times: dict[st
 def model_only(backends: list[str], images: list[np.ndarray], rounds: int) -> dict:
     pipelines = {}
     for b in backends:
-        name, precision, static = parse_backend(b)
+        name, precision, static, _ = parse_backend(b)
         pipelines[b] = open_pipeline(name, precision=precision, static_shapes=static)
         pipelines[b].warm_up()
     times = {b: {"detect": [], f"classify_{FACES}_faces": [], "detect_classify": []} for b in backends}
@@ -86,10 +89,9 @@ def over_http(backends: list[str], bodies: list[bytes], rounds: int, concurrency
         pool = stack.enter_context(load.client_pool(1))
         bases, pids = {}, {}
         for i, b in enumerate(backends):
-            name, precision, static = parse_backend(b)
+            name, precision, static, extra = parse_backend(b)
             env = {"MASKWATCH_BACKEND": name, "MASKWATCH_PRECISION": precision, "MASKWATCH_STATIC_SHAPES": str(static).lower(),
-                   "MASKWATCH_TORCH_THREADS": threads,
-                   "MASKWATCH_MAX_IN_FLIGHT": "100000"}
+                   "MASKWATCH_TORCH_THREADS": threads, "MASKWATCH_MAX_IN_FLIGHT": "100000", **extra}
             bases[b], proc = stack.enter_context(load.server(port + i, 1, env))
             pids[b] = proc.pid
             load.run_level(pool, bases[b], "/v1/classify", posts, max(concurrency), 2 * max(concurrency), 1)  # warm-up

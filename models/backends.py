@@ -31,8 +31,9 @@ def installed(backend: str) -> bool:
 
 
 def effective_precision(precision: str, device: str) -> str:
-    """The precision the networks run at on `device` (a device type): fp16 is for CUDA, and means fp32 elsewhere."""
-    return "fp32" if precision == "fp16" and device != "cuda" else precision
+    """The precision the networks run at on `device` (a device type): fp16 is for CUDA, and means fp32 elsewhere;
+    auto means fp32 (openvino-ir's auto, int8 where the export has it, is `models.ir_pipeline.IRPipeline`'s)."""
+    return "fp32" if precision == "auto" or (precision == "fp16" and device != "cuda") else precision
 
 
 def current_export(model_dir: Path | None, precision: str) -> bool:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from models.backends import BackendError, resolve_backend
+from models.backends import BackendError, effective_precision, resolve_backend
 from models.crops import crop_faces
 from models.defaults import DEFAULT_EXPORT, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, long_side, pad32
 from models.export_format import read_export
@@ -50,8 +50,10 @@ def compile_ir(path: Path, threads: int, precision: str, mean: np.ndarray, std: 
     import openvino  # here: resolve_backend has said it is installed, with the message to show when it is not
     from openvino.preprocess import PrePostProcessor
 
+    # Unpinned: pinned, the copies of a network the service runs side by side share their threads' cores and wait
+    # on each other (BENCHMARKS.md, "The CPU pipeline"). int8: the layers left unquantised run in fp32.
     config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-              "PERFORMANCE_HINT": "LATENCY"}  # int8: the layers left unquantised run in fp32
+              "PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": False}
     try:
         core = openvino.Core()
         network = core.read_model(str(path))
@@ -209,16 +211,16 @@ class IRClassifier:
 class IRPipeline(FacePipeline):
     """Detector + classifier from an exported folder, on the CPU with OpenVINO; no torch. Same arguments and faces
     as `models.pipeline.MaskPipeline` with backend openvino (`precision` fp32 or bf16; int8 runs the networks
-    `training.qat` or `training.quantize` wrote). Each image of a batch is detected alone, as torch detects a batch of one (a padded
+    `training.qat` or `training.quantize` wrote; auto is int8 where the export has them, else fp32). Each image of a batch is detected alone, as torch detects a batch of one (a padded
     batch moves border detections slightly)."""
 
     def __init__(self, folder: str | Path = DEFAULT_EXPORT, min_confidence: float = MIN_CONFIDENCE, max_faces: int = MAX_FACES,
-                 precision: str = "fp32", scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR, threads: int = 1,
+                 precision: str = "auto", scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR, threads: int = 1,
                  static_shapes: bool = True):
         folder = Path(folder)
-        self.precision = "fp32" if precision == "fp16" else precision
-        self.backend = resolve_backend("openvino-ir", "cpu", self.precision)
         config = read_export(folder)
+        self.precision = "int8" if precision == "auto" and config.get("int8") else effective_precision(precision, "cpu")
+        self.backend = resolve_backend("openvino-ir", "cpu", self.precision)
         read_size = (scale, long_side(scale)) if scale else (config["detector"]["min_size"], config["detector"]["max_size"])
         self.detector = IRDetector(network_file(folder, config, "detector", self.precision), config["detector"], threads,
                                    self.precision, *read_size, static_shapes)

@@ -45,7 +45,7 @@ def main() -> None:
     reference = MaskPipeline()
     pipelines = {}
     for b in args.backends:
-        name, precision, static = parse_backend(b)
+        name, precision, static, _ = parse_backend(b)
         pipelines[b] = open_pipeline(name, precision=precision, threads=1, static_shapes=static)
     rows, faces = {b: [] for b in args.backends}, 0
     for im in tqdm(images, desc="images"):

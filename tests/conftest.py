@@ -15,6 +15,7 @@ import pytest
 from training.voc import VOCImage, read_voc
 
 os.environ.setdefault("MASKWATCH_CAMERAS_DB", ":memory:")  # no test leaves a camera database behind
+os.environ.setdefault("MASKWATCH_MODEL_COPIES", "1")  # loads in half the time; the tests of two copies say so
 FIXTURES = Path(__file__).parent / "fixtures"
 VOC_DIR = FIXTURES / "voc"
 ROOT = Path(__file__).resolve().parent.parent

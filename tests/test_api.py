@@ -273,6 +273,25 @@ def test_concurrent_uploads_share_batches_and_get_their_own_answers():
         assert sum(f["detection_score"] >= 0.4 for f in a["faces"]) <= len(t["faces"])
 
 
+def test_two_copies_of_the_models_answer_at_once_what_one_answers_alone():
+    import concurrent.futures
+
+    app = create_app(Settings(model_copies=2))
+    images = sorted((VOC_DIR / "images").glob("*.png")) * 2
+    with TestClient(app) as c:
+        wait_ready(c)
+        copies, used = list(app.state.service.idle.queue), []
+        for models in copies:
+            models.run = lambda jobs, run=models.run, models=models: used.append(models) or run(jobs)
+        alone = [post(c, p.read_bytes()).json() for p in images]
+        alone_used, used[:] = set(map(id, used)), []
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(lambda p: post(c, p.read_bytes()).json(), images))
+    assert len(copies) == 2 and len(alone_used) == 1  # one after another: one copy takes them all
+    assert set(map(id, used)) == set(map(id, copies))
+    assert [a["faces"] for a in alone] == [t["faces"] for t in together]
+
+
 def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
     from app.batching import MicroBatcher, QueueFull
 

@@ -16,9 +16,9 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def with_batcher(fn, coro_fn, max_batch=8, max_wait_ms=5.0, max_queue=100):
-    with ThreadPoolExecutor(1) as executor:
-        batcher = MicroBatcher(fn, executor, max_batch, max_wait_ms, max_queue)
+async def with_batcher(fn, coro_fn, max_batch=8, max_wait_ms=5.0, max_queue=100, concurrency=1):
+    with ThreadPoolExecutor(concurrency + 1) as executor:  # a thread to spare: the batcher alone bounds the batches
+        batcher = MicroBatcher(fn, executor, max_batch, max_wait_ms, max_queue, concurrency)
         batcher.start()
         try:
             return await coro_fn(batcher)
@@ -39,6 +39,27 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_result():
 
     assert run(with_batcher(double, go)) == [2 * i for i in range(20)]
     assert max(sizes) == 8 and sum(sizes) == 20 and len(sizes) < 20
+
+
+def test_two_batches_run_at_once_with_concurrency_two_and_never_three():
+    together = threading.Barrier(2, timeout=5)  # passed only by two batches running at once
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def fn(items):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        together.wait()
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        return items
+
+    async def go(batcher):
+        return await asyncio.gather(*(batcher.submit(i) for i in range(6)))
+
+    assert run(with_batcher(fn, go, max_batch=1, concurrency=2)) == list(range(6))
+    assert most[0] == 2
 
 
 def test_a_failing_batch_fails_its_callers_and_the_batcher_goes_on():

@@ -1,6 +1,7 @@
 """The torch-free pipeline (models/ir_pipeline.py) on the committed export: the faces torch finds, and a service
 that starts without torch."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,13 +27,13 @@ pytestmark = pytest.mark.skipif(not backends.installed("openvino-ir"), reason="o
 
 @pytest.fixture(scope="module")
 def ir() -> IRPipeline:
-    return IRPipeline()
+    return IRPipeline(precision="fp32")
 
 
 @pytest.fixture(scope="module")
 def ir_dynamic() -> IRPipeline:
     """The dynamic-shape network only."""
-    return IRPipeline(static_shapes=False)
+    return IRPipeline(precision="fp32", static_shapes=False)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,23 @@ def test_int8_runs_the_quantised_networks(ir, voc_images):
     rgb = voc_images[0].load_rgb()
     found, expected = pipeline(rgb), ir(rgb)
     assert abs(len(found) - len(expected)) <= 1 and found[0].box != expected[0].box
+
+
+def test_auto_precision_is_int8_where_the_export_has_it_else_fp32(tmp_path):
+    assert IRPipeline().info["precision"] == "int8"
+    export(DEFAULT_DETECTOR, DEFAULT_CLASSIFIER, tmp_path)  # an export without int8 networks
+    assert IRPipeline(tmp_path).info["precision"] == "fp32"
+    assert open_pipeline("torch").info["precision"] == "fp32"
+
+
+def test_two_copies_of_the_models_run_on_openvino_ir_only():
+    from app.settings import Settings
+
+    cpus = len(os.sched_getaffinity(0))
+    assert Settings(model_copies=0).resolved_model_copies("cpu") == min(2, cpus)
+    assert Settings(model_copies=3).resolved_model_copies("cpu") == 3
+    assert Settings(backend="torch", model_copies=3).resolved_model_copies("cpu") == 1
+    assert Settings(model_copies=3, model_process=True).resolved_model_copies("cpu") == 1
 
 
 def fixture_images(voc_images) -> list[np.ndarray]:
@@ -114,7 +132,7 @@ def test_it_classifies_given_boxes_and_batches(ir_dynamic, torch_pipeline, voc_i
 def test_its_scale_and_floor_are_the_torch_pipelines(voc_images):
     rgb = voc_images[1].load_rgb()
     options = {"scale": 384, "score_floor": 0.3, "min_confidence": 0.35, "max_faces": 2}
-    assert_same_faces(IRPipeline(**options)(rgb), MaskPipeline(**options)(rgb))
+    assert_same_faces(IRPipeline(precision="fp32", **options)(rgb), MaskPipeline(**options)(rgb))
 
 
 def test_bf16_runs_where_openvino_runs_it(voc_images):
