@@ -66,7 +66,7 @@ class Service:
 
     def prepare(self, data: bytes, boxes: list | None, min_confidence: float | None) -> Job:
         """Decode the upload and check the given boxes (everything that can fail with a 4xx before the model), and
-        shrink the image for the detector here, in the decode threads, rather than in the one model thread."""
+        shrink the image for the detector here, in the decode threads, rather than in the model threads."""
         rgb = decode_image(data, self.settings.max_pixels)
         height, width = rgb.shape[:2]
         if boxes is not None:

@@ -53,6 +53,7 @@ COINCIDENCES = {
     "0.946": "classifier card: pooled val accuracy; detector card: ILC val recall",
     "0.864": "classifier card: CV incorrect accuracy; detector card: ILC val face AP",
     "86.6": "BENCHMARKS: upload p99 beside 4 cameras; RELIABILITY: the camera soak's upload p50",
+    "71.5": "BENCHMARKS: images/s of a pair's default; RELIABILITY: the overload run's first upload after, ms",
 }
 
 
