@@ -7,6 +7,7 @@ confidence of those errors.
 
     python -m research.closeups --out research/results/two_datasets/closeups/shipped.json
     python -m research.closeups --weights runs/cls_x/classifier.pt --out runs/cls_x/closeups.json
+    python -m research.closeups --int8 --out research/results/two_datasets/closeups/shipped_int8.json   # as a CPU serves it
 
 `research.closeup_tradeoff` reads the same sets with the logit bias scaled, beside cross-validated accuracy.
 """
@@ -59,7 +60,7 @@ def report(labels: np.ndarray, probs: np.ndarray) -> dict:
     return out
 
 
-def classify(classifier: MaskClassifier, images: list, convention=lambda b: b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def classify(classifier, images: list, convention=lambda b: b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels, probabilities and short sides of every face of `images`, boxes redrawn by `convention`."""
     labels, probs, sides = [], [], []
     for im in images:
@@ -78,12 +79,21 @@ def main() -> None:
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
     parser.add_argument("--closeups", default=str(CLOSEUPS))
     parser.add_argument("--bias-scale", type=float, default=1.0, help="read the weights with their logit bias times this")
+    parser.add_argument("--int8", action="store_true", help="the shipped export's int8 classifier, which a CPU serves, "
+                        "instead of --weights (no --bias-scale)")
     parser.add_argument("--parts", nargs="+", default=["val", "test"], choices=("train", "val", "test"))
     parser.add_argument("--out", required=True, help="JSON report")
     args = parser.parse_args()
-    classifier = MaskClassifier(args.weights)
-    classifier.bias = classifier.bias * args.bias_scale
-    result = {"weights": classifier.name, "bias_scale": args.bias_scale, "closeups": {}, "by_size": {}}
+    if args.int8:
+        from models.ir_pipeline import IRPipeline  # here: it needs openvino
+
+        classifier = IRPipeline(precision="int8").classifier
+        name = f"{classifier.name} (int8, openvino-ir)"
+    else:
+        classifier = MaskClassifier(args.weights)
+        classifier.bias = classifier.bias * args.bias_scale
+        name = classifier.name
+    result = {"weights": name, "bias_scale": args.bias_scale, "closeups": {}, "by_size": {}}
     closeups = read_voc(args.closeups)
     for name, convention in CONVENTIONS.items():
         labels, probs, _ = classify(classifier, closeups, convention)
