@@ -41,12 +41,13 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
             alerting = [asyncio.create_task(webhook.run()), asyncio.create_task(AlertSink(settings, app.state.cameras, webhook).run())]
         metrics.READY.set(0)
         if load_models:
-            executor = model_threads(settings)
+            copies = settings.resolved_model_copies(settings.resolved_device())
+            executor = model_threads(copies)
 
             async def load() -> None:
                 start = time.perf_counter()
                 try:
-                    service = await asyncio.get_running_loop().run_in_executor(executor, Service, settings, executor, pool)
+                    service = await asyncio.get_running_loop().run_in_executor(executor, Service, settings, executor, pool, copies)
                 except Exception as err:  # /readyz says why, rather than "still loading" for ever
                     app.state.load_error = f"{type(err).__name__}: {err}"
                     log.exception("loading the models failed")

@@ -20,11 +20,11 @@ from models.face_pipeline import Job
 from models.labels import CLASSES
 
 
-def model_threads(settings: Settings) -> ThreadPoolExecutor:
+def model_threads(copies: int) -> ThreadPoolExecutor:
     """A thread per copy of the models (`Settings.resolved_model_copies`). torch gets one, the only thread that
     ever calls it: a second calling thread gets its own OpenMP team, and two teams spinning on few cores slow CPU
     inference down (measured by `python -m bench.speedups`: research/results/bench/HISTORY.md, "What made the CPU path faster")."""
-    return ThreadPoolExecutor(settings.resolved_model_copies(settings.resolved_device()), thread_name_prefix="model")
+    return ThreadPoolExecutor(copies, thread_name_prefix="model")
 
 
 def cpu_pool(settings: Settings) -> ThreadPoolExecutor:
@@ -34,20 +34,19 @@ def cpu_pool(settings: Settings) -> ThreadPoolExecutor:
 
 class Service:
     """Holds the models and their micro-batcher. Decoding and drawing run in `cpu_pool`; the models run in
-    `executor`'s threads, each batch on a copy of the models no other thread is running, or on CUDA
-    (`MASKWATCH_MODEL_PROCESS`) in a child process that one thread hands each batch to.
+    `executor`'s threads, one per copy of the models (`copies`), each batch on a copy no other thread is running,
+    or on CUDA (`MASKWATCH_MODEL_PROCESS`) in a child process that one thread hands each batch to.
 
     Build it inside one of `executor`'s threads (see `model_threads`).
     """
 
-    def __init__(self, settings: Settings, executor: ThreadPoolExecutor, cpu_pool: ThreadPoolExecutor):
+    def __init__(self, settings: Settings, executor: ThreadPoolExecutor, cpu_pool: ThreadPoolExecutor, copies: int = 1):
         self.settings = settings
         self.cpu_pool = cpu_pool
         self.device = settings.resolved_device()
         batch = settings.resolved_batch_size(self.device)
         in_child = settings.resolved_model_process(self.device)
         self.models = ModelProcess(settings, self.device, batch) if in_child else load_pipeline(settings, self.device, batch)
-        copies = settings.resolved_model_copies(self.device)
         self.idle: queue.LifoQueue = queue.LifoQueue()  # the copies no thread is running, the last used on top: under
         # light load one copy takes every image and keeps its memory in the caches
         for models in [self.models] + [load_pipeline(settings, self.device, batch) for _ in range(copies - 1)]:

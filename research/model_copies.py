@@ -10,7 +10,7 @@ with OpenVINO's CPU pinning on, as its LATENCY hint does by default. Arrangement
 """
 import argparse
 import json
-import resource
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -21,16 +21,12 @@ import openvino
 
 from app.imaging import decode_image
 from bench.__main__ import uploads
+from bench.load import cpu_seconds
 from models.loading import open_pipeline
 
 ARRANGEMENTS = {"1 copy x 2 threads": (1, 2, False), "2 copies x 2 threads": (2, 2, False),
                 "2 copies x 2 threads, pinned": (2, 2, True), "2 copies x 1 thread": (2, 1, False),
                 "1 copy x 1 thread": (1, 1, False)}
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def open_copies(copies: int, threads: int, pinned: bool) -> list:
@@ -50,11 +46,11 @@ def open_copies(copies: int, threads: int, pinned: bool) -> list:
 def images_per_s(pipelines: list, images: list, reps: int) -> tuple[float, float]:
     """Images/s and CPU ms per image, each copy in a thread of its own on its share of the images."""
     work = images * reps
-    start, used = time.perf_counter(), cpu_seconds()
+    start, used = time.perf_counter(), cpu_seconds(os.getpid())
     with ThreadPoolExecutor(len(pipelines)) as pool:
         shares = [work[i::len(pipelines)] for i in range(len(pipelines))]
         list(pool.map(lambda pair: [pair[0](rgb) for rgb in pair[1]], zip(pipelines, shares)))
-    return len(work) / (time.perf_counter() - start), (cpu_seconds() - used) * 1000 / len(work)
+    return len(work) / (time.perf_counter() - start), (cpu_seconds(os.getpid()) - used) * 1000 / len(work)
 
 
 def main() -> None:

@@ -16,18 +16,15 @@ from pathlib import Path
 from bench import load
 from bench.__main__ import uploads
 
-TICK = os.sysconf("SC_CLK_TCK")
-
 
 def thread_cpu(pid: int) -> dict[int, float]:
     """Seconds of CPU each thread of `pid` has used."""
     used = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
+    for tid in map(int, os.listdir(f"/proc/{pid}/task")):
         try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[tid] = load.cpu_seconds(pid, tid)
         except FileNotFoundError:  # the thread ended
             continue
-        used[int(tid)] = (int(fields[11]) + int(fields[12])) / TICK
     return used
 
 
