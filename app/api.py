@@ -2,6 +2,7 @@
 (and /v1/null for benchmarks)."""
 import asyncio
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -10,17 +11,17 @@ from fastapi.responses import HTMLResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__, metrics
-from app.auth import require_api_key, require_metrics_key
+from app.auth import require, require_metrics_key
 from app.errors import APIError
-from app.imaging import decode_image
+from app.imaging import decode_image, png_base64
 from app.schemas import ClassifyResponse, ErrorResponse, InfoResponse
-from app.service import Service, png_base64
+from app.service import Service
 from app.settings import Settings, get_settings
 from models.labels import CLASSES
 
 router = APIRouter()
-v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 408, 413, 415, 422, 503)}
+v1 = APIRouter(prefix="/v1")
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 408, 413, 415, 422, 503)}
 PAGE = (Path(__file__).parent / "static" / "index.html").read_text()  # plain HTML + JS calling the public API
 FACES_HELP = "optional JSON [[x1, y1, x2, y2], ...] in pixels: classify exactly these boxes, skip detection"
 
@@ -74,7 +75,7 @@ MinConfidence = Annotated[float | None, Query(ge=0, le=1, description="drop face
 Blur = Annotated[bool, Query(description="blur every returned face in the annotated image (boxes and labels still drawn)")]
 
 
-@v1.post("/classify", response_model=ClassifyResponse, responses=ERRORS, response_model_exclude_none=True)
+@v1.post("/classify", response_model=ClassifyResponse, responses=ERRORS, response_model_exclude_none=True, dependencies=[require("classify")])
 async def classify(image: ImageField, faces: FacesField = None, min_confidence: MinConfidence = None,
                    annotate: Annotated[bool, Query(description="include annotated_png (base64)")] = False, blur: Blur = False,
                    service: Service = Depends(get_service), settings: Settings = Depends(get_settings)):
@@ -86,7 +87,7 @@ async def classify(image: ImageField, faces: FacesField = None, min_confidence: 
     return body
 
 
-@v1.post("/annotate", response_class=Response, responses={200: {"content": {"image/png": {}}}, **ERRORS})
+@v1.post("/annotate", response_class=Response, responses={200: {"content": {"image/png": {}}}, **ERRORS}, dependencies=[require("classify")])
 async def annotate_image(image: ImageField, faces: FacesField = None, min_confidence: MinConfidence = None, blur: Blur = False,
                          service: Service = Depends(get_service), settings: Settings = Depends(get_settings)):
     """The uploaded image with coloured boxes: green with mask, red without, orange worn incorrectly; `blur` blurs the faces."""
@@ -94,7 +95,7 @@ async def annotate_image(image: ImageField, faces: FacesField = None, min_confid
     return Response(png, media_type="image/png")
 
 
-@v1.post("/null", include_in_schema=False)
+@v1.post("/null", include_in_schema=False, dependencies=[require("classify")])
 async def null(request: Request, image: ImageField, settings: Settings = Depends(get_settings)):
     """The upload and decode path of /v1/classify without the model: the HTTP baseline for benchmarks."""
     if not settings.null_endpoint:
@@ -104,10 +105,10 @@ async def null(request: Request, image: ImageField, settings: Settings = Depends
     return {"image": {"width": rgb.shape[1], "height": rgb.shape[0]}, "faces": []}
 
 
-@v1.get("/info", response_model=InfoResponse, responses={503: {"model": ErrorResponse}})
-def info(service: Service = Depends(get_service), settings: Settings = Depends(get_settings)):
-    """Model names and versions, classes, device and limits."""
-    return {"model": service.model_info, "classes": list(CLASSES), "version": __version__,
+@v1.get("/info", response_model=InfoResponse, responses={code: {"model": ErrorResponse} for code in (401, 503)}, dependencies=[require(None)])
+def info(request: Request, service: Service = Depends(get_service), settings: Settings = Depends(get_settings)):
+    """Model names and versions, classes, the runtime plan (device, backend, precision, copies, threads, batch size) and limits."""
+    return {"model": service.model_info, "runtime": asdict(request.app.state.plan), "classes": list(CLASSES), "version": __version__,
             "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
                        "max_faces": settings.max_faces, "max_boxes": settings.max_boxes},
             "defaults": {"min_confidence": settings.min_confidence, "uncertain_below": settings.uncertain_below}}

@@ -1,7 +1,10 @@
-"""Decode uploads safely: sniff the format, refuse oversized images before decoding, apply EXIF orientation."""
+"""Decode uploads safely (sniff the format, refuse oversized images before decoding, apply EXIF orientation), and
+encode the PNGs every router answers with."""
+import base64
 import io
 import warnings
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -49,3 +52,14 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as err:
         raise APIError(400, "unreadable_image", f"cannot decode the {fmt} image: {err}") from None
+
+
+def encode_png(bgr: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", bgr)
+    if not ok:
+        raise APIError(500, "encode_failed", "could not encode the annotated image")
+    return buf.tobytes()
+
+
+def png_base64(png: bytes) -> str:
+    return base64.b64encode(png).decode("ascii")

@@ -2,6 +2,7 @@
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,12 +13,13 @@ from app import __version__, errors, logs, metrics
 from app.alerts.sink import AlertSink
 from app.alerts.webhook import Webhook
 from app.api import router
-from app.auth import load_key_hashes
+from app.auth import load_keys
 from app.cameras.api import router as camera_router
 from app.cameras.manager import CameraManager, file_cameras
 from app.guard import Guard
+from app.model_host import ModelHost
 from app.requestlog import RequestLog
-from app.service import Service, cpu_pool, model_threads
+from app.service import Service
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("maskwatch")
@@ -26,10 +28,11 @@ log = logging.getLogger("maskwatch")
 def create_app(settings: Settings | None = None, load_models: bool = True) -> FastAPI:
     settings = settings or get_settings()
     logs.setup(settings.log_level)
-    key_hashes = load_key_hashes(settings)  # a bad keys file stops the start, not the first request
-    if load_models:
-        settings.resolved_backend(settings.resolved_device())  # so does a backend that cannot run here
-    pool = cpu_pool(settings)
+    keys = load_keys(settings)  # a bad keys file stops the start, not the first request
+    plan = settings.runtime_plan()  # so do settings that cannot run here
+    log.info("runtime plan %s", plan.as_json())
+    # decoding and drawing, one thread per core: a burst of uploads cannot starve the event loop
+    pool = ThreadPoolExecutor(plan.cpu_threads, thread_name_prefix="cpu")
     from_file = file_cameras(settings)  # so does a bad cameras file
 
     @asynccontextmanager
@@ -38,24 +41,22 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
         alerting = []
         if settings.alert_webhook:  # delivery and checking each in a task of its own: neither waits on analysis
             webhook = Webhook(settings.alert_webhook, settings.alert_secret)
-            alerting = [asyncio.create_task(webhook.run()), asyncio.create_task(AlertSink(settings, app.state.cameras, webhook).run())]
+            alerting = [asyncio.create_task(webhook.run()), asyncio.create_task(AlertSink(settings, app.state.cameras.alert_views, webhook).run())]
         metrics.READY.set(0)
         if load_models:
-            copies = settings.resolved_model_copies(settings.resolved_device())
-            executor = model_threads(copies)
+            host = ModelHost(settings, plan)
 
             async def load() -> None:
                 start = time.perf_counter()
                 try:
-                    service = await asyncio.get_running_loop().run_in_executor(executor, Service, settings, executor, pool, copies)
+                    await host.load()
                 except Exception as err:  # /readyz says why, rather than "still loading" for ever
                     app.state.load_error = f"{type(err).__name__}: {err}"
                     log.exception("loading the models failed")
                     return
-                service.batcher.start()
-                app.state.service = service
+                app.state.service = Service(settings, host, pool)
                 metrics.READY.set(1)
-                log.info("models loaded on %s in %.1fs", service.device, time.perf_counter() - start)
+                log.info("models loaded on %s in %.1fs", plan.device, time.perf_counter() - start)
             task = asyncio.create_task(load())
         yield
         for task in alerting:
@@ -63,10 +64,7 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
         await app.state.cameras.stop()  # first: the streams close and the people in view are counted
         if load_models:
             task.cancel()
-            if app.state.service is not None:
-                await app.state.service.batcher.stop()
-                await asyncio.to_thread(app.state.service.close)
-            executor.shutdown(wait=False, cancel_futures=True)
+            await host.close()
         pool.shutdown(wait=False, cancel_futures=True)
         metrics.process_exited()
 
@@ -75,8 +73,9 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
                               "or mask_worn_incorrectly.")
     app.dependency_overrides[get_settings] = lambda: settings
     app.state.service = None
+    app.state.plan = plan
     app.state.load_error = None
-    app.state.key_hashes = key_hashes
+    app.state.keys = keys
     app.state.cpu_pool = pool
     app.state.cameras = CameraManager(settings, lambda: app.state.service, pool)
     errors.install(app)

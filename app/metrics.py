@@ -30,7 +30,8 @@ READY = Gauge("maskwatch_ready", "1 once the models are loaded (what /readyz say
 MODEL = Gauge("maskwatch_model_info", "Loaded models and device", ["detector", "classifier", "device", "backend", "precision"],
               registry=REGISTRY, multiprocess_mode="max")
 
-# Cameras: labelled by camera id (and label) only, so the series stay as few as the cameras.
+# Cameras: labelled by camera id, label and the configured zones and lines only (never made up from data), so the
+# series stay as few as the cameras' configuration.
 CAMERA_UP = Gauge("maskwatch_camera_up", "1 while the camera's stream delivers frames", ["camera"], registry=REGISTRY,
                   multiprocess_mode="livemax")
 CAMERA_FPS = Gauge("maskwatch_camera_fps", "Frames analysed per second over the last 10 s", ["camera"], registry=REGISTRY,
@@ -41,8 +42,10 @@ CAMERA_FRAMES = Counter("maskwatch_camera_frames_analysed_total", "Camera frames
 CAMERA_DROPPED = Counter("maskwatch_camera_frames_dropped_total", "Camera frames due for analysis but dropped (no capacity in time)",
                          ["camera"], registry=REGISTRY)
 CAMERA_RECONNECTS = Counter("maskwatch_camera_reconnects_total", "Times a camera's stream was reopened", ["camera"], registry=REGISTRY)
-CAMERA_PEOPLE = Counter("maskwatch_camera_people_total", "People counted (one per track), by label", ["camera", "label"],
-                        registry=REGISTRY)
+CAMERA_PEOPLE = Counter("maskwatch_camera_people_total", "People counted (one per track), by label and zone (\"\" outside "
+                        "every counted zone)", ["camera", "label", "zone"], registry=REGISTRY)
+CAMERA_CROSSINGS = Counter("maskwatch_camera_line_crossings_total", "People who crossed a line, by direction (in, out) and label",
+                           ["camera", "line", "direction", "label"], registry=REGISTRY)
 ALERTS = Counter("maskwatch_alerts_total", "Webhook alerts: delivered, retried, failed (after every retry), dropped (queue full)",
                  ["result"], registry=REGISTRY)
 CAMERA_SERIES = (CAMERA_UP, CAMERA_FPS, CAMERA_LAG, CAMERA_FRAMES, CAMERA_DROPPED, CAMERA_RECONNECTS)
@@ -55,11 +58,9 @@ def forget_camera(camera: str) -> None:
             series.remove(camera)
         except KeyError:
             pass
-    for label in ("with_mask", "without_mask", "mask_worn_incorrectly", "uncertain"):
-        try:
-            CAMERA_PEOPLE.remove(camera, label)
-        except KeyError:
-            pass
+    for series in (CAMERA_PEOPLE, CAMERA_CROSSINGS):
+        for labels in [key for key in list(series._metrics) if key[0] == camera]:
+            series.remove(*labels)
 
 
 def exposition() -> bytes:

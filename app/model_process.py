@@ -18,6 +18,7 @@ import numpy as np
 from app.settings import Settings
 from models.face_pipeline import FacePipeline, Job, shrink
 from models.loading import open_pipeline
+from models.plan import RuntimePlan
 
 log = logging.getLogger("maskwatch")
 
@@ -26,21 +27,19 @@ class ModelRestarted(Exception):
     """The child died (killed, out of memory) during a batch; a new one was started."""
 
 
-def load_pipeline(settings: Settings, device: str, max_batch: int) -> FacePipeline:
-    """The service's pipeline on `device`, warmed for batches up to `max_batch`; call it in the thread that will run it."""
-    pipeline = open_pipeline(settings.backend, device, settings.precision, settings.model_dir, settings.resolved_torch_threads(),
-                             min_confidence=settings.min_confidence, max_faces=settings.max_faces,
-                             scale=settings.detector_scale, score_floor=settings.detector_score_floor,
-                             static_shapes=settings.static_shapes)
-    pipeline.warm_up(max_batch)  # the first requests pay no lazy start-up
+def load_pipeline(settings: Settings, plan: RuntimePlan) -> FacePipeline:
+    """The service's pipeline as `plan` says, warmed for its batch size; call it in the thread that will run it."""
+    pipeline = open_pipeline(plan, settings.model_dir, settings.static_shapes, min_confidence=settings.min_confidence,
+                             max_faces=settings.max_faces, scale=settings.detector_scale, score_floor=settings.detector_score_floor)
+    pipeline.warm_up(plan.batch_size)  # the first requests pay no lazy start-up
     return pipeline
 
 
-def serve(settings: Settings, device: str, max_batch: int, conn: Connection) -> None:
+def serve(settings: Settings, plan: RuntimePlan, conn: Connection) -> None:
     """The child: load, report, then answer each list of jobs with `FacePipeline.run`'s result until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops this child itself
     try:
-        pipeline = load_pipeline(settings, device, max_batch)
+        pipeline = load_pipeline(settings, plan)
     except Exception as err:  # sent as text: not every exception survives pickling
         conn.send(RuntimeError(f"loading the models failed: {type(err).__name__}: {err}"))
         return
@@ -61,8 +60,8 @@ def serve(settings: Settings, device: str, max_batch: int, conn: Connection) -> 
 class ModelProcess:
     """`run(jobs)` in a child process; same `run`, `shrink` and `info` as a `FacePipeline`. One caller at a time."""
 
-    def __init__(self, settings: Settings, device: str, max_batch: int):
-        self.args = (settings, device, max_batch)
+    def __init__(self, settings: Settings, plan: RuntimePlan):
+        self.args = (settings, plan)
         self._start()
 
     def _start(self) -> None:

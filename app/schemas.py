@@ -71,6 +71,8 @@ class ErrorResponse(BaseModel):
 
 class InfoResponse(BaseModel):
     model: ModelInfo
+    runtime: dict = Field(description="the runtime plan made at start-up: device, backend, precision, model_copies, "
+                          "model_process, threads, batch_size, cpu_threads")
     classes: list[str]
     version: str
     limits: dict[str, int]
@@ -96,7 +98,7 @@ class CameraState(BaseModel):
     alerts: list[dict] = Field(description="its alert rules")
     source: str = Field(description="file (the cameras file, read-only) or api")
     read_only: bool
-    status: str = Field(examples=["up"], description="connecting, up, reconnecting, unreachable, ended, disabled or stopped")
+    status: str = Field(examples=["up"], description="connecting, up, reconnecting, unreachable, ended, disabled, closed (outside its hours) or stopped")
     last_error: str | None = Field(description="the last thing that went wrong, kept once the stream is back")
     last_error_at: str | None
     frame_size: list[int] | None = Field(description="[width, height] of the stream")
@@ -109,7 +111,13 @@ class CameraState(BaseModel):
     frames_dropped: int = Field(description="frames due for analysis that could not be analysed in time")
     reconnects: int
     people_in_view: int = Field(description="tracks open now (counted when they end)")
-    today: PeopleCounts = Field(description="people counted since local midnight")
+    hours: str | None = Field(description="opening hours in MASKWATCH_TIMEZONE; null = always open")
+    regions: dict = Field(description="the configured zones and lines, as POST and PATCH take them")
+    stationary: list[dict] = Field(description="still faces seen for MASKWATCH_CAMERA_STATIONARY_S or longer: a poster, a "
+                                   "screen; each box [x1, y1, x2, y2] in fractions of the frame, to draw an ignore zone over")
+    today: PeopleCounts = Field(description="people counted since local midnight in MASKWATCH_TIMEZONE, outside ignore zones")
+    zones: dict[str, PeopleCounts] = Field(description="today's people per counted zone (each person in one zone)")
+    lines: dict[str, dict[str, PeopleCounts]] = Field(description="today's people per line, by direction: in, out")
 
 
 class CameraList(BaseModel):
@@ -122,8 +130,10 @@ class StatsBucket(PeopleCounts):
 
 class CameraStats(BaseModel):
     camera: str
+    zone: str | None = Field(description="the zone counted; null = the whole frame outside ignore zones")
     since: str
     until: str
     bucket_minutes: int
     total: PeopleCounts
     series: list[StatsBucket]
+    lines: dict[str, dict[str, PeopleCounts]] = Field(description="people who crossed each line in the window, by direction: in, out")

@@ -1,13 +1,16 @@
 """All service settings, read once from MASKWATCH_* environment variables; every "0 = auto" is resolved here."""
-import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.defaults import DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR
+
+if TYPE_CHECKING:
+    from models.plan import RuntimePlan
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
 
@@ -54,8 +57,10 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(64, gt=0, description="uploads being handled at once per process; past it, 503 with Retry-After")
     request_timeout_s: float = Field(30.0, gt=0, description="deadline for decode + model + drawing; past it, 503")
     upload_timeout_s: float = Field(30.0, gt=0, description="time allowed for the upload to arrive; past it, 408")
-    api_keys: Annotated[list[str], NoDecode] = Field([], description="comma-separated API keys; empty = no authentication")
-    api_keys_file: Path | None = Field(None, description="file of sha256 hex digests of API keys, one per line")
+    api_keys: Annotated[list[str], NoDecode] = Field([], description="comma-separated API keys, each KEY:ROLE (viewer, classify "
+                                                     "or admin) or a bare KEY, which is admin; empty = no authentication")
+    api_keys_file: Path | None = Field(None, description="file of API keys' sha256 hex digests, one per line: DIGEST ROLE, or a "
+                                       "bare DIGEST, which is admin")
     protect_metrics: bool = Field(False, description="/metrics needs an API key too (when keys are configured)")
     null_endpoint: bool = Field(False, description="serve POST /v1/null (upload parsed and decoded, no model) for benchmarks")
     log_level: str = Field("info", description="debug, info, warning or error")
@@ -85,42 +90,34 @@ class Settings(BaseSettings):
     alert_eval_s: float = Field(15, gt=0, description="how often the alert rules are checked")
     alert_cooldown_s: float = Field(900, ge=0, description="least time between two alerts of one rule on one camera")
     public_url: str = Field("", description="this service's address as alert receivers reach it (links to snapshots)")
+    camera_stationary_s: float = Field(120, gt=0, description="a face that stays still this long is listed as stationary "
+                                       "(a poster, a screen: draw an ignore zone over it)")
+    camera_stationary_forget_s: float = Field(300, gt=0, description="a still face back where one ended less than this "
+                                              "long ago is the same face, not counted again")
+    timezone: str = Field("UTC", description="the site's IANA time zone: opening hours, and where `today` and day buckets start")
     camera_vote_share: float = Field(0.6, gt=0, le=1, description="share of a track's confidence-weighted votes its label "
                                      "needs; less is 'uncertain'")
 
-    def resolved_device(self) -> str:
-        if self.device == "auto":
-            try:
-                import torch  # only here: the settings load in processes that never run a model, or have no torch
-            except ImportError:
-                return "cpu"
-            return "cuda:0" if torch.cuda.is_available() else "cpu"
-        return self.device
+    def runtime_plan(self) -> "RuntimePlan":
+        """How the networks run on this host (`models.plan.resolve_plan`), made once by `app.main.create_app`; raises
+        models.errors.BackendError, saying what to change, for settings that cannot run here."""
+        from models.plan import resolve_plan  # here: the settings load in processes that never run a model
 
-    def resolved_backend(self, device: str) -> str:
-        """The backend for `device`; raises models.backends.BackendError, saying what to change, if it cannot run here."""
-        from models.backends import resolve_backend
+        return resolve_plan(self.device, self.backend, self.precision, self.model_dir, self.torch_threads, self.model_copies,
+                            self.batch_max_size, self.model_process, self.cpu_threads)
 
-        return resolve_backend(self.backend, device.split(":")[0], self.precision, self.model_dir)
+    @field_validator("timezone")
+    @classmethod
+    def known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"not an IANA time zone name: {value!r} (e.g. Europe/Berlin, America/New_York, UTC)") from None
+        return value
 
-    def resolved_batch_size(self, device: str) -> int:
-        """Images per model batch: on a CPU a padded batch is slower than the images one by one."""
-        return self.batch_max_size or (16 if device.startswith("cuda") else 1)
-
-    def resolved_model_copies(self, device: str) -> int:
-        """Copies of the models run side by side: torch's OpenMP teams slow each other down, so on openvino-ir only."""
-        if self.resolved_backend(device) != "openvino-ir" or self.resolved_model_process(device):
-            return 1
-        return self.model_copies or min(2, len(os.sched_getaffinity(0)))
-
-    def resolved_model_process(self, device: str) -> bool:
-        return device.startswith("cuda") if self.model_process is None else self.model_process
-
-    def resolved_torch_threads(self) -> int:
-        return self.torch_threads or len(os.sched_getaffinity(0))
-
-    def resolved_cpu_threads(self) -> int:
-        return self.cpu_threads or len(os.sched_getaffinity(0))
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("api_keys", "camera_hosts", "camera_peers", mode="before")
     @classmethod

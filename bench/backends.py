@@ -31,6 +31,7 @@ from bench.report import save
 from models.backends import BACKENDS, NEEDS, installed
 from models.face_pipeline import FacePipeline, to_rgb
 from models.loading import open_pipeline
+from models.plan import resolve_plan
 
 FACES = 16
 
@@ -68,7 +69,7 @@ def model_only(backends: list[str], images: list[np.ndarray], rounds: int) -> di
     pipelines = {}
     for b in backends:
         name, precision, static, _ = parse_backend(b)
-        pipelines[b] = open_pipeline(name, precision=precision, static_shapes=static)
+        pipelines[b] = open_pipeline(resolve_plan("cpu", name, precision), static_shapes=static)
         pipelines[b].warm_up()
     times = {b: {"detect": [], f"classify_{FACES}_faces": [], "detect_classify": []} for b in backends}
     for pipeline in pipelines.values():

@@ -3,13 +3,15 @@
     python -m bench.cameras [--cameras 1 2 4 6] [--fps 2] [--seconds 60] [--size 1280x720] [--source-fps 15]
                             [--upload-rate 4] [--out research/results/bench/cameras]
     python -m bench.cameras --decode-only 4 --seconds 30     # CPU cores one camera's reading and decoding take
+    python -m bench.cameras --cameras 12 --regions none site  # each level without zones and lines, then with 5 and 2
 
 Each camera is a real RTSP server of its own (GStreamer, `bench/streams/rtsp_server.py`) playing an H.264 clip
 of people walking in and out. A real server (uvicorn, service defaults) first serves uploads alone: Kaggle
 test images at --upload-rate per second, sent on a fixed schedule (open loop). Then, for each camera count, the
 cameras are added, warmed up, and the same uploads run beside them. Per level: each camera's achieved fps,
 frame lag p99 (from the maskwatch_camera_lag_seconds histogram), dropped frames, the memory each camera
-adds, and the uploads' p50 / p99. Writes cameras.json and cameras.md under --out.
+adds, and the uploads' p50 / p99. With `--regions none site`, each level runs twice on the same server: cameras
+without zones and lines, then each with SITE's 5 zones and 2 lines. Writes cameras.json and cameras.md under --out.
 """
 import argparse
 import asyncio
@@ -33,6 +35,10 @@ from bench.streams import clips
 from training.data import KAGGLE_DATA
 
 RTSP_SERVER = Path(__file__).resolve().parent / "streams" / "rtsp_server.py"
+# 5 zones (vertical strips) and 2 lines per camera: what a site's cameras carry (app/cameras/zones.py)
+SITE = {"zones": [{"name": f"strip{i}", "polygon": [[i / 5, 0], [(i + 1) / 5, 0], [(i + 1) / 5, 1], [i / 5, 1]]} for i in range(5)],
+        "lines": [{"name": f"line{i}", "from": [x, 0], "to": [x, 1]} for i, x in enumerate((1 / 3, 2 / 3))]}
+REGIONS = {"none": {}, "site": SITE}
 LAG = re.compile(r'maskwatch_camera_lag_seconds_bucket\{camera="([^"]+)",le="([^"]+)"\} (\S+)')
 
 
@@ -45,7 +51,7 @@ def free_port() -> int:
 def make_clip(folder: Path, frame_size: tuple[int, int], fps: float, seconds: float) -> Path:
     """The people clip at `frame_size` and `fps`, repeated to last `seconds` (each RTSP client starts it anew). Its
     empty gaps (5 s) outlast the default track gap (3 s), so every person in it is one track."""
-    scene = clips.people_frames(gap_s=5.0, size=frame_size, fps=fps)
+    scene = clips.people_frames(gap_s=5.0, size=frame_size, fps=fps, lead_s=0)
     frames = scene * max(1, int(np.ceil(seconds * fps / len(scene))))
     return clips.encode(frames, folder / "cameras.mp4", "h264", fps)
 
@@ -115,11 +121,12 @@ def states(client: httpx.Client) -> dict[str, dict]:
     return {c["id"]: c for c in client.get("/v1/cameras").json()["cameras"]}
 
 
-def run_level(client: httpx.Client, url: str, pid: int, clip: Path, count: int, args, bodies: list[bytes], rss_before: float) -> dict:
+def run_level(client: httpx.Client, url: str, pid: int, clip: Path, count: int, args, bodies: list[bytes], rss_before: float,
+              regions: str = "none") -> dict:
     with ExitStack() as stack:
         urls = [stack.enter_context(rtsp_server(clip, free_port()))[0] for _ in range(count)]
         for i, camera_url in enumerate(urls):
-            response = client.post("/v1/cameras", json={"id": f"cam{i}", "url": camera_url, "fps": args.fps})
+            response = client.post("/v1/cameras", json={"id": f"cam{i}", "url": camera_url, "fps": args.fps, **REGIONS[regions]})
             response.raise_for_status()
         time.sleep(args.warmup)
         first, metrics_before = states(client), lag_buckets(client.get("/metrics").text)
@@ -137,7 +144,7 @@ def run_level(client: httpx.Client, url: str, pid: int, clip: Path, count: int, 
         for name in last:
             client.delete(f"/v1/cameras/{name}")
     lags = [c["lag_p99_s"] for c in cameras if c["lag_p99_s"] is not None]
-    return {"cameras": count, "per_camera": cameras, "uploads": uploads_during,
+    return {"cameras": count, "regions": regions, "per_camera": cameras, "uploads": uploads_during,
             "achieved_fps_min": min(c["achieved_fps"] for c in cameras), "lag_p99_s_max": max(lags) if lags else None,
             "dropped_total": sum(c["dropped"] for c in cameras), "rss_mb": round(rss, 1),
             "mb_per_camera": round((rss - rss_before) / count, 1)}
@@ -168,11 +175,12 @@ def markdown(report: dict) -> str:
              f"{a['source_fps']} fps) analysed at {a['fps']} fps; uploads: Kaggle test images at {a['upload_rate']}/s for "
              f"{a['seconds']} s per level.", "",
              f"Uploads alone: p50 {base['p50_ms']} ms, p99 {base['p99_ms']} ms ({base['statuses']}); server RSS {report['rss_alone_mb']} MB.", "",
-             "| cameras | achieved fps (min) | lag p99 s (max) | dropped frames | upload p50 ms | upload p99 ms | p99 vs alone | MB per camera |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| cameras | zones, lines | achieved fps (min) | lag p99 s (max) | dropped frames | upload p50 ms | upload p99 ms | p99 vs alone | MB per camera |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in report["levels"]:
-        u = r["uploads"]
-        lines.append(f"| {r['cameras']} | {r['achieved_fps_min']} | {r['lag_p99_s_max']} | {r['dropped_total']} | {u['p50_ms']} | "
+        u, site = r["uploads"], REGIONS[r.get("regions", "none")]
+        lines.append(f"| {r['cameras']} | {len(site.get('zones', []))}, {len(site.get('lines', []))} | {r['achieved_fps_min']} | "
+                     f"{r['lag_p99_s_max']} | {r['dropped_total']} | {u['p50_ms']} | "
                      f"{u['p99_ms']} | {u['p99_ms'] / base['p99_ms']:.2f}x | {r['mb_per_camera']} |")
     return "\n".join(lines) + "\n"
 
@@ -188,6 +196,8 @@ def main() -> None:
     parser.add_argument("--upload-rate", type=float, default=4.0, help="uploads per second")
     parser.add_argument("--data", default=KAGGLE_DATA, help="VOC folder whose test part is uploaded")
     parser.add_argument("--decode-only", type=int, metavar="N", help="only measure what N cameras' decoding costs (no server)")
+    parser.add_argument("--regions", nargs="+", choices=sorted(REGIONS), default=["none"],
+                        help="run each level once per choice: no zones or lines, or a site's 5 zones and 2 lines")
     parser.add_argument("--out", default="research/results/bench/cameras")
     args = parser.parse_args()
     if args.decode_only:
@@ -208,8 +218,9 @@ def main() -> None:
             rss_alone = rss_mb(proc.pid)
             levels = []
             for count in args.cameras:
-                levels.append(run_level(client, url, proc.pid, clip, count, args, bodies, rss_alone))
-                print(json.dumps({k: v for k, v in levels[-1].items() if k != "per_camera"}), flush=True)
+                for regions in args.regions:
+                    levels.append(run_level(client, url, proc.pid, clip, count, args, bodies, rss_alone, regions))
+                    print(json.dumps({k: v for k, v in levels[-1].items() if k != "per_camera"}), flush=True)
     report = {"machine": machine.describe("cpu"), "args": {**vars(args), "size": f"{args.size[0]}x{args.size[1]}"},
               "uploads_alone": alone, "rss_alone_mb": round(rss_alone, 1), "levels": levels}
     out = Path(args.out)

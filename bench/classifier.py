@@ -18,6 +18,7 @@ import torch
 from models.backends import BACKENDS
 from models.defaults import DEFAULT_CLASSIFIER
 from models.loading import open_pipeline
+from models.plan import resolve_plan
 from training.voc import read_voc
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "voc")
@@ -31,7 +32,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto", help="what runs the network (default: the service's)")
     args = parser.parse_args()
-    pipeline = open_pipeline(args.backend, "cpu", model_dir=Path(args.weights).parent, threads=args.threads)
+    model_dir = Path(args.weights).parent
+    pipeline = open_pipeline(resolve_plan("cpu", args.backend, model_dir=model_dir, threads=args.threads), model_dir)
     classifier = pipeline.classifier
     voc = read_voc(FIXTURE)[0]
     image = voc.load_rgb()

@@ -20,6 +20,7 @@ import torch
 from models.backends import BACKENDS
 from models.defaults import WEIGHTS
 from models.loading import open_pipeline
+from models.plan import resolve_plan
 from training.splits import SPLIT_FILES, load_split
 from training.voc import read_voc
 
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument("--data", default=FIXTURE, help="VOC folder whose images are used")
     parser.add_argument("--part", choices=("train", "val", "test"), help="only this part of the saved image split")
     args = parser.parse_args()
-    pipeline = open_pipeline(args.backend, args.device, model_dir=args.model_dir, threads=args.threads)
+    pipeline = open_pipeline(resolve_plan(args.device, args.backend, model_dir=args.model_dir, threads=args.threads), args.model_dir)
     pipeline.warm_up()
     voc = read_voc(args.data)
     if args.part:

@@ -8,8 +8,7 @@ import time
 import numpy as np
 import torch
 
-from app.imaging import decode_image
-from app.service import encode_png
+from app.imaging import decode_image, encode_png
 from models.annotate import annotate
 from models.pipeline import MaskPipeline
 

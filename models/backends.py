@@ -3,7 +3,7 @@
 torch runs the networks and everything around them; openvino and onnxruntime run only the networks, exported from
 the .pt files at load (models/runtime.py); openvino-ir runs the OpenVINO files `python -m models.export` wrote,
 with numpy and OpenCV around them, and needs no torch at all (models/ir_pipeline.py). On a CPU, `auto` is
-openvino-ir wherever the weights have a current export. `models.loading.open_pipeline` builds what this chose.
+openvino-ir wherever the weights have a current export. `models.plan.resolve_plan` asks it, once; `models.loading.open_pipeline` builds what the plan says.
 """
 import importlib.util
 import logging
@@ -31,8 +31,8 @@ def installed(backend: str) -> bool:
 
 
 def effective_precision(precision: str, device: str) -> str:
-    """The precision the networks run at on `device` (a device type): fp16 is for CUDA, and means fp32 elsewhere;
-    auto means fp32 (openvino-ir's auto, int8 where the export has it, is `models.ir_pipeline.IRPipeline`'s)."""
+    """The precision a backend is chosen for on `device` (a device type): fp16 is for CUDA, and means fp32 elsewhere;
+    auto means fp32 here (what auto finally runs at is `models.plan.resolve_precision`'s)."""
     return "fp32" if precision == "auto" or (precision == "fp16" and device != "cuda") else precision
 
 

@@ -20,6 +20,7 @@ from models.backends import BACKENDS, BackendError
 from models.defaults import MIN_CONFIDENCE
 from models.face_pipeline import to_rgb
 from models.loading import open_pipeline
+from models.plan import resolve_plan
 
 
 def main() -> int:
@@ -42,7 +43,7 @@ def main() -> int:
         print(f"error: --boxes must be a JSON list of [x1, y1, x2, y2]: {err}", file=sys.stderr)
         return 2
     try:
-        pipeline = open_pipeline(args.backend)
+        pipeline = open_pipeline(resolve_plan("auto", args.backend))
     except BackendError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

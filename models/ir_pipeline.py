@@ -22,7 +22,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from models.backends import BackendError, effective_precision, resolve_backend
+from models.backends import PRECISIONS, BackendError
 from models.crops import crop_faces
 from models.defaults import DEFAULT_EXPORT, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, long_side, pad32
 from models.export_format import read_export
@@ -47,7 +47,7 @@ def compile_ir(path: Path, threads: int, precision: str, mean: np.ndarray, std: 
     """An OpenVINO network from `path` (.xml) compiled for the CPU, taking NHWC RGB pixels (uint8 with `uint8`,
     else float32), normalised inside by (x - `mean`) / `std` per channel, where OpenVINO fuses it into the first
     convolution; static for an NCHW input `shape` when given. A function of arrays returning the outputs."""
-    import openvino  # here: resolve_backend has said it is installed, with the message to show when it is not
+    import openvino  # here: the runtime plan has said it is installed, with the message to show when it is not
     from openvino.preprocess import PrePostProcessor
 
     # Unpinned: pinned, the copies of a network the service runs side by side share their threads' cores and wait
@@ -211,16 +211,17 @@ class IRClassifier:
 class IRPipeline(FacePipeline):
     """Detector + classifier from an exported folder, on the CPU with OpenVINO; no torch. Same arguments and faces
     as `models.pipeline.MaskPipeline` with backend openvino (`precision` fp32 or bf16; int8 runs the networks
-    `training.qat` or `training.quantize` wrote; auto is int8 where the export has them, else fp32). Each image of a batch is detected alone, as torch detects a batch of one (a padded
+    `training.qat` or `training.quantize` wrote; what the service runs is `models.plan.resolve_plan`'s choice). Each image of a batch is detected alone, as torch detects a batch of one (a padded
     batch moves border detections slightly)."""
 
     def __init__(self, folder: str | Path = DEFAULT_EXPORT, min_confidence: float = MIN_CONFIDENCE, max_faces: int = MAX_FACES,
-                 precision: str = "auto", scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR, threads: int = 1,
+                 precision: str = "fp32", scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR, threads: int = 1,
                  static_shapes: bool = True):
+        if precision not in PRECISIONS["openvino-ir"]:
+            raise BackendError(f"precision {precision} is not one backend openvino-ir runs: choose one of {', '.join(PRECISIONS['openvino-ir'])}")
         folder = Path(folder)
         config = read_export(folder)
-        self.precision = "int8" if precision == "auto" and config.get("int8") else effective_precision(precision, "cpu")
-        self.backend = resolve_backend("openvino-ir", "cpu", self.precision)
+        self.precision, self.backend = precision, "openvino-ir"
         read_size = (scale, long_side(scale)) if scale else (config["detector"]["min_size"], config["detector"]["max_size"])
         self.detector = IRDetector(network_file(folder, config, "detector", self.precision), config["detector"], threads,
                                    self.precision, *read_size, static_shapes)

@@ -5,7 +5,6 @@ import numpy as np
 import torch
 from torch.fx.experimental.optimization import fuse
 
-from models.backends import effective_precision, resolve_backend
 from models.checkpoint import ClassifierSpec, load_checkpoint
 from models.crops import crop_faces, to_tensor
 from models.defaults import DEFAULT_CLASSIFIER as DEFAULT_WEIGHTS
@@ -23,11 +22,11 @@ class MaskClassifier:
 
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, device: str | torch.device = "cpu", precision: str = "fp32",
                  backend: str = "torch"):
-        """`precision` fp16 runs in half precision on CUDA (fp32 elsewhere), bf16 with OpenVINO; `backend` as
-        `models.backends.resolve_backend` takes it (a backend that cannot run here raises BackendError)."""
+        """`precision` fp16 runs in half precision on CUDA, bf16 with OpenVINO; `backend` torch, openvino or
+        onnxruntime, as `models.plan.resolve_plan` chose it (a runtime that cannot load the network raises BackendError)."""
         self.device = torch.device(device)
         self.half = precision == "fp16" and self.device.type == "cuda"  # fp16 weights; CUDA only
-        self.backend = resolve_backend(backend, self.device.type, precision)
+        self.backend = backend
         model, self.spec = load_checkpoint(weights, self.device)
         self.model = fuse(model)  # BatchNorm folded into the conv before it: half the CPU time, same outputs
         self.weights = Path(weights)
@@ -42,7 +41,7 @@ class MaskClassifier:
         if self.backend != "torch":
             size = self.spec.input_size
             run = compile_network(self.model, torch.zeros(1, 3, size, size), ["logits"], self.backend, torch.get_num_threads(),
-                                  effective_precision(precision, self.device.type))
+                                  precision)
             self.model = lambda x: run(x)[0]
 
     @property

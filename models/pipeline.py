@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from models.allocator import keep_freed_memory
-from models.backends import effective_precision, resolve_backend
+from models.backends import BackendError
 from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, long_side, pad32
 from models.detector import HalfBackbone, detect, load_detector
 from models.face_pipeline import Face, FacePipeline, Job, shrink, to_rgb
@@ -25,8 +25,8 @@ __all__ = ["DEFAULT_CLASSIFIER", "DEFAULT_DETECTOR", "DETECTOR_SCALE", "MAX_FACE
 class MaskPipeline(FacePipeline):
     """Detector + classifier, loaded once onto one device.
 
-    `backend` runs the networks: torch, or on a CPU a runtime made for it (models/runtime.py; auto = the fastest
-    installed). `precision`: fp32; fp16 runs the classifier and the detector's backbone in half precision on CUDA
+    `backend` runs the networks: torch, or on a CPU a runtime made for it (models/runtime.py); `models.plan.resolve_plan`
+    chooses it for the service. `precision`: fp32; fp16 runs the classifier and the detector's backbone in half precision on CUDA
     (fp32 on a CPU); bf16 is OpenVINO's inference precision. `scale` is the detector's read scale (short side in
     pixels; 0 = the one in the weights) and `score_floor` its lowest kept detection score. A backend that cannot
     run here raises `models.backends.BackendError`.
@@ -37,8 +37,9 @@ class MaskPipeline(FacePipeline):
                  precision: str = "fp32", scale: int = DETECTOR_SCALE, score_floor: float = SCORE_FLOOR, backend: str = "torch"):
         self.device = torch.device(device)
         self.half = precision == "fp16" and self.device.type == "cuda"
-        self.precision = effective_precision(precision, self.device.type)
-        self.backend = resolve_backend(backend, self.device.type, precision)
+        self.precision, self.backend = precision, backend
+        if backend == "openvino-ir":
+            raise BackendError("backend openvino-ir runs the exported folder: models.loading.open_pipeline picks its pipeline")
         if self.device.type != "cuda":
             keep_freed_memory()  # see models/allocator.py
         self.detector, self.detector_spec, sha = load_detector(detector_weights, self.device)

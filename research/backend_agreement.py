@@ -17,6 +17,7 @@ from tqdm import tqdm
 from bench.backends import parse_backend
 from models.loading import open_pipeline
 from models.pipeline import MaskPipeline
+from models.plan import resolve_plan
 from training.data import add_data_args, load_data
 from training.evaluate import select_part
 from training.splits import PARTS
@@ -46,7 +47,7 @@ def main() -> None:
     pipelines = {}
     for b in args.backends:
         name, precision, static, _ = parse_backend(b)
-        pipelines[b] = open_pipeline(name, precision=precision, threads=1, static_shapes=static)
+        pipelines[b] = open_pipeline(resolve_plan("cpu", name, precision, threads=1), static_shapes=static)
     rows, faces = {b: [] for b in args.backends}, 0
     for im in tqdm(images, desc="images"):
         rgb = im.load_rgb()

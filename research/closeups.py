@@ -5,7 +5,7 @@ never trained on) under three box conventions, and the val and test faces of bot
 short side (< 40, 40-120, > 120 px). For each group: per-class accuracy, with_mask -> incorrect count and the
 confidence of those errors.
 
-    python -m research.closeups --out research/results/two_datasets/closeups/shipped.json
+    python -m research.closeups --out research/results/two_datasets/closeups/shipped_classifier.json
     python -m research.closeups --weights runs/cls_x/classifier.pt --out runs/cls_x/closeups.json
     python -m research.closeups --int8 --out research/results/two_datasets/closeups/shipped_int8.json   # as a CPU serves it
 

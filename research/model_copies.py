@@ -23,6 +23,7 @@ from app.imaging import decode_image
 from bench.__main__ import uploads
 from bench.load import cpu_seconds
 from models.loading import open_pipeline
+from models.plan import resolve_plan
 
 ARRANGEMENTS = {"1 copy x 2 threads": (1, 2, False), "2 copies x 2 threads": (2, 2, False),
                 "2 copies x 2 threads, pinned": (2, 2, True), "2 copies x 1 thread": (2, 1, False),
@@ -37,7 +38,7 @@ def open_copies(copies: int, threads: int, pinned: bool) -> list:
         return compile_model(core, model, device, {**config, "ENABLE_CPU_PINNING": True})
 
     with mock.patch.object(openvino.Core, "compile_model", compile_pinned) if pinned else nullcontext():
-        pipelines = [open_pipeline("openvino-ir", precision="int8", threads=threads) for _ in range(copies)]
+        pipelines = [open_pipeline(resolve_plan("cpu", "openvino-ir", "int8", threads=threads)) for _ in range(copies)]
         for pipeline in pipelines:
             pipeline.warm_up()
     return pipelines

@@ -13,10 +13,10 @@ import pytest
 
 from app import metrics
 from app.alerts.rules import CameraDown, LowCompliance, camera_down_breached, low_compliance_breached
-from app.alerts.sink import AlertSink
+from app.alerts.sink import AlertSink, CameraView
 from app.alerts.webhook import SIGNATURE_HEADER, Webhook, sign
 from app.cameras.config import CameraSpec
-from app.cameras.watcher import with_compliance
+from app.compliance import window_summary as with_compliance
 from app.settings import Settings
 from bench.streams import clips
 from tests.conftest import WebhookReceiver, free_port, maskwatch, wait_for
@@ -90,11 +90,11 @@ def test_send_never_waits_and_a_full_queue_drops():
 
 
 def test_one_incident_is_one_alert_until_it_clears_and_the_cooldown_passes():
+    spec = CameraSpec(id="door", url="rtsp://h/x", alerts=[{"rule": "camera_down", "after_s": 10}])
     reader = SimpleNamespace(status="reconnecting", last_error="ConnectionRefusedError")
-    watcher = SimpleNamespace(spec=CameraSpec(id="door", url="rtsp://h/x", alerts=[{"rule": "camera_down", "after_s": 10}]), reader=reader)
+    views = lambda: [CameraView(spec.id, spec.alerts, spec.enabled, reader.status, reader.last_error, None)]  # noqa: E731
     sent = []
-    sink = AlertSink(Settings(alert_cooldown_s=100, public_url="http://shop:8000"), SimpleNamespace(watchers={"door": watcher}),
-                     SimpleNamespace(send=sent.append))
+    sink = AlertSink(Settings(alert_cooldown_s=100, public_url="http://shop:8000"), views, SimpleNamespace(send=sent.append))
     for now in (0, 5, 11, 20, 40):  # down from 0: breached from 10 s on, one alert
         sink.check(now)
     assert len(sent) == 1 and sent[0]["rule"] == "camera_down" and sent[0]["down_s"] == 11
@@ -111,7 +111,7 @@ def test_one_incident_is_one_alert_until_it_clears_and_the_cooldown_passes():
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 def test_unmasked_people_send_one_signed_alert(tmp_path):
-    clip = clips.encode(clips.people_frames(groups=(0,), gap_s=2.0), tmp_path / "unmasked.mp4")
+    clip = clips.encode(clips.people_frames(groups=(0,), gap_s=2.0, lead_s=0), tmp_path / "unmasked.mp4")
     (tmp_path / "cameras.yaml").write_text(
         f"cameras:\n  - id: door\n    url: {clip.as_uri()}\n    fps: 5\n    loop: true\n"
         "    alerts: [{rule: low_compliance, below: 0.7, window_minutes: 1, min_people: 3}]\n")

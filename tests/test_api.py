@@ -19,7 +19,7 @@ FIXTURE = VOC_DIR / "images" / "maksssksksss760.png"
 
 @pytest.fixture(scope="module")
 def client():
-    app = create_app(Settings(max_upload_bytes=2_000_000, max_pixels=30_000_000))
+    app = create_app(Settings(max_upload_bytes=2_000_000, max_pixels=30_000_000, static_shapes=True))  # as served by default
     with TestClient(app) as c:
         wait_ready(c)
         yield c
@@ -280,7 +280,7 @@ def test_two_copies_of_the_models_answer_at_once_what_one_answers_alone():
     images = sorted((VOC_DIR / "images").glob("*.png")) * 2
     with TestClient(app) as c:
         wait_ready(c)
-        copies, used = list(app.state.service.idle.queue), []
+        copies, used = list(app.state.service.host.idle.queue), []
         for models in copies:
             models.run = lambda jobs, run=models.run, models=models: used.append(models) or run(jobs)
         alone = [post(c, p.read_bytes()).json() for p in images]

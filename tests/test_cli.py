@@ -1,14 +1,10 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
 
-from tests.conftest import VOC_DIR
+from tests.conftest import VOC_DIR, run_module
 
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300)
+run = run_module  # each command as `python -m` runs it, in this process
 
 
 def test_evaluate_prints_per_class_accuracy_aca_and_confusion_json():

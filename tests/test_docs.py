@@ -121,3 +121,14 @@ def test_the_readmes_cameras_file_is_one_the_service_reads(tmp_path):
     (tmp_path / "cameras.yaml").write_text(block)
     cameras = read_cameras_file(tmp_path / "cameras.yaml")
     assert [c.id for c in cameras] == ["entrance", "till"] and [a.rule for a in cameras[1].alerts] == ["low_compliance", "camera_down"]
+
+
+RESULT_PATH = re.compile(r"research/results/[\w./-]+\.(?:json|jsonl|md|csv|png)")
+
+
+def test_every_results_file_named_in_a_doc_or_command_exists():
+    """Commands in docstrings and docs name the files they wrote: each must be there (a renamed result leaves none behind)."""
+    tracked = subprocess.run(["git", "ls-files", "*.md", "*.py"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    missing = sorted({f"{name}: {path}" for name in tracked for path in RESULT_PATH.findall((ROOT / name).read_text())
+                      if not (ROOT / path).exists()})
+    assert not missing, "\n".join(missing)

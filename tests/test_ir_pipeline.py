@@ -20,6 +20,7 @@ from models.face_pipeline import Job
 from models.ir_pipeline import IRPipeline, static_shapes
 from models.loading import open_pipeline
 from models.pipeline import MaskPipeline
+from models.plan import resolve_plan
 from tests.conftest import ROOT, VOC_DIR
 
 pytestmark = pytest.mark.skipif(not backends.installed("openvino-ir"), reason="openvino is not installed")
@@ -66,20 +67,18 @@ def test_int8_runs_the_quantised_networks(ir, voc_images):
 
 
 def test_auto_precision_is_int8_where_the_export_has_it_else_fp32(tmp_path):
-    assert IRPipeline().info["precision"] == "int8"
-    export(DEFAULT_DETECTOR, DEFAULT_CLASSIFIER, tmp_path)  # an export without int8 networks
-    assert IRPipeline(tmp_path).info["precision"] == "fp32"
-    assert open_pipeline("torch").info["precision"] == "fp32"
+    assert resolve_plan().precision == "int8" and open_pipeline(resolve_plan()).info["precision"] == "int8"
+    export(DEFAULT_DETECTOR, DEFAULT_CLASSIFIER, tmp_path / "openvino")  # an export without int8 networks
+    assert resolve_plan(model_dir=tmp_path).precision == "fp32"
+    assert open_pipeline(resolve_plan(backend="torch")).info["precision"] == "fp32"
 
 
 def test_two_copies_of_the_models_run_on_openvino_ir_only():
-    from app.settings import Settings
-
     cpus = len(os.sched_getaffinity(0))
-    assert Settings(model_copies=0).resolved_model_copies("cpu") == min(2, cpus)
-    assert Settings(model_copies=3).resolved_model_copies("cpu") == 3
-    assert Settings(backend="torch", model_copies=3).resolved_model_copies("cpu") == 1
-    assert Settings(model_copies=3, model_process=True).resolved_model_copies("cpu") == 1
+    assert resolve_plan(model_copies=0).model_copies == min(2, cpus)
+    assert resolve_plan(model_copies=3).model_copies == 3
+    assert resolve_plan(backend="torch", model_copies=3).model_copies == 1
+    assert resolve_plan(model_copies=3, model_process=True).model_copies == 1
 
 
 def fixture_images(voc_images) -> list[np.ndarray]:
@@ -179,12 +178,12 @@ def test_auto_is_openvino_ir_where_torch_is_missing(monkeypatch):
 
 
 def test_auto_runs_the_export_when_it_is_of_the_weights_and_says_why_not(tmp_path, caplog):
-    assert open_pipeline().info["backend"] == "openvino-ir"
+    assert open_pipeline(resolve_plan()).info["backend"] == "openvino-ir"
     for name in ("detector.pt", "classifier.pt"):
         shutil.copy(DEFAULT_EXPORT.parent / name, tmp_path)
-    assert open_pipeline(model_dir=tmp_path).info["backend"] == "openvino"
+    assert open_pipeline(resolve_plan(model_dir=tmp_path), tmp_path).info["backend"] == "openvino"
     assert "holds no exported networks" in caplog.text
-    assert open_pipeline("torch").info["backend"] == "torch"
+    assert open_pipeline(resolve_plan(backend="torch")).info["backend"] == "torch"
 
 
 def test_the_torch_pipeline_refuses_the_ir_backend():
@@ -194,11 +193,12 @@ def test_the_torch_pipeline_refuses_the_ir_backend():
 
 SERVICE_WITHOUT_TORCH = f"""
 import sys, time
-sys.modules["torch"] = sys.modules["torchvision"] = None  # import torch now fails, as where it is not installed
+# import torch now fails, as where it is not installed; PyAV and supervision too, as on the GPU machine and in a photo-only image
+sys.modules["torch"] = sys.modules["torchvision"] = sys.modules["av"] = sys.modules["supervision"] = None
 from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
-with TestClient(create_app(Settings(log_level="error"))) as client:
+with TestClient(create_app(Settings(log_level="error", static_shapes=True))) as client:
     for _ in range(300):
         if client.get("/readyz").status_code == 200:
             break
@@ -209,7 +209,7 @@ print(answer["model"]["backend"], len(answer["faces"]), answer["faces"][0]["labe
 """
 
 
-def test_the_service_runs_without_torch(torch_pipeline, voc_images):
+def test_the_service_runs_without_torch_pyav_or_supervision(torch_pipeline, voc_images):
     result = subprocess.run([sys.executable, "-c", SERVICE_WITHOUT_TORCH], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     expected = torch_pipeline(next(im for im in voc_images if im.image_path.stem == "maksssksksss145").load_rgb())

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.model_process import ModelProcess
 from app.settings import Settings
+from models.plan import resolve_plan
 from tests.conftest import VOC_DIR, wait_ready
 
 FIXTURE = VOC_DIR / "images" / "maksssksksss760.png"
@@ -36,16 +37,16 @@ def in_child():
 
 
 def test_a_child_process_answers_like_the_model_thread(in_thread, in_child):
-    child = in_child.app.state.service.models
+    child = in_child.app.state.service.host.models
     assert isinstance(child, ModelProcess) and child.process.is_alive() and child.process.pid != os.getpid()
-    assert not isinstance(in_thread.app.state.service.models, ModelProcess)
+    assert not isinstance(in_thread.app.state.service.host.models, ModelProcess)
     expected, got = post(in_thread), post(in_child)
     assert got.status_code == 200 and faces(got) == faces(expected) and len(faces(got)) >= 4
     assert got.json()["model"] == expected.json()["model"]
 
 
 def test_a_killed_child_is_replaced_and_the_request_told_to_retry(in_child):
-    child = in_child.app.state.service.models
+    child = in_child.app.state.service.host.models
     old = child.process.pid
     os.kill(old, signal.SIGKILL)
     child.process.join(5)
@@ -57,12 +58,12 @@ def test_a_killed_child_is_replaced_and_the_request_told_to_retry(in_child):
 
 def test_a_child_that_cannot_load_says_why(tmp_path):
     with pytest.raises(RuntimeError, match="loading the models failed"):
-        ModelProcess(Settings(model_dir=tmp_path), "cpu", 1)
+        ModelProcess(Settings(model_dir=tmp_path), resolve_plan(backend="torch", model_dir=tmp_path))
 
 
 def test_the_child_stops_with_the_server():
     with TestClient(create_app(Settings(model_process=True))) as client:
         wait_ready(client)
-        process = client.app.state.service.models.process
+        process = client.app.state.service.host.models.process
     process.join(5)
     assert not process.is_alive()

@@ -1,7 +1,8 @@
 """The try-it page at / in a real headless browser (Debian's chromium driven by Playwright).
 
 Skips where Playwright or chromium is missing; `.ci/run` installs both. To refresh the README's screenshots:
-    MASKWATCH_SCREENSHOT=docs/page.png MASKWATCH_CAMERAS_SCREENSHOT=docs/cameras.png .venv/bin/python -m pytest tests/test_page.py
+    MASKWATCH_SCREENSHOT=docs/page.png MASKWATCH_CAMERAS_SCREENSHOT=docs/cameras.png MASKWATCH_SITE_SCREENSHOT=docs/site.png \
+        .venv/bin/python -m pytest tests/test_page.py
 """
 import os
 import shutil
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from bench.streams import clips
+from bench.streams.mjpeg_server import MJPEGServer
 from tests.conftest import VOC_DIR, maskwatch, running_server
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
@@ -102,3 +104,48 @@ def test_the_cameras_view_shows_state_snapshot_counts_and_chart(browser, tmp_pat
         screenshot = os.environ.get("MASKWATCH_CAMERAS_SCREENSHOT") or str(tmp_path / "cameras.png")
         page.locator("#cameras").screenshot(path=screenshot)
         assert os.path.getsize(screenshot) > 10_000
+
+
+def test_the_page_adds_a_camera_draws_a_zone_and_a_line_and_keeps_them(browser, tmp_path):
+    camera = MJPEGServer(clips.people_frames(), clips.FPS)  # an HTTP camera, sending its clip over and over
+    with maskwatch(tmp_path, MASKWATCH_API_KEYS="admin-key:admin") as (client, _, _):
+        base = str(client.base_url)
+        page = browser.new_page(viewport={"width": 1100, "height": 1000})
+        page.goto(base + "/")
+        page.wait_for_selector("#key-field:not([hidden])")
+        page.fill("#api-key", "admin-key")
+        page.dispatch_event("#api-key", "change")
+        page.wait_for_selector("#cameras:not([hidden])")
+        page.fill("#new-id", "door")
+        page.fill("#new-url", camera.url)
+        page.fill("#new-fps", "5")
+        page.click("#add-camera")
+        page.wait_for_function("document.querySelector('#camera-door img') && document.querySelector('#camera-door img').naturalWidth === 640",
+                               timeout=30_000)
+        canvas = page.locator("#camera-door canvas.cam-draw")
+        box = canvas.bounding_box()
+        page.fill("#camera-door .draw-name", "left")
+        page.click("#camera-door [data-draw=zone]")
+        for x, y in ((0.05, 0.05), (0.5, 0.05), (0.5, 0.95), (0.05, 0.95)):
+            canvas.click(position={"x": x * box["width"], "y": y * box["height"]})
+        page.click("#camera-door .draw-finish")
+        page.fill("#camera-door .draw-name", "door")
+        page.click("#camera-door [data-draw=line]")
+        for x, y in ((0.75, 0.0), (0.75, 0.99)):
+            canvas.click(position={"x": x * box["width"], "y": y * box["height"]})
+        page.click("#camera-door .regions-save")
+        page.wait_for_function("/saved/.test(document.querySelector('#camera-door .cam-message').textContent)")
+        page.reload()  # the key is kept for the session: the cameras load again without asking
+        page.wait_for_selector("#camera-door .cam-regions tr", timeout=30_000)
+        page.wait_for_function("document.querySelector('#camera-door img').naturalWidth === 640", timeout=30_000)
+        regions = client.get("/v1/cameras/door", headers={"X-API-Key": "admin-key"}).json()["regions"]
+        (zone,), (line,) = regions["zones"], regions["lines"]
+        assert zone["name"] == "left" and not zone["ignore"] and len(zone["polygon"]) == 4
+        assert all(abs(a - b) < 0.02 for p, q in zip(zone["polygon"], [[0.05, 0.05], [0.5, 0.05], [0.5, 0.95], [0.05, 0.95]]) for a, b in zip(p, q))
+        assert line["name"] == "door" and abs(line["from"][0] - 0.75) < 0.02
+        assert "zone left" in page.inner_text("#camera-door .cam-regions") and "line door, in" in page.inner_text("#camera-door .cam-regions")
+        assert page.locator("#camera-door .cam-chart canvas").count() == 1 and page.locator("#camera-door .cam-chart").bounding_box()["width"] > 400
+        assert "admin-key" not in page.url
+        screenshot = os.environ.get("MASKWATCH_SITE_SCREENSHOT") or str(tmp_path / "site.png")
+        page.locator("#camera-door").screenshot(path=screenshot)
+    camera.close()

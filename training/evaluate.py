@@ -25,12 +25,13 @@ import cv2
 import numpy as np
 
 from models.annotate import annotate
-from models.backends import BACKENDS, BackendError, resolve_backend
+from models.backends import BACKENDS, BackendError
 from models.face_pipeline import FacePipeline
 from models.labels import CLASSES, COLORS_BGR
 from models.loading import open_pipeline
 from models.mask_classifier import DEFAULT_WEIGHTS, MaskClassifier
 from models.pipeline import DEFAULT_DETECTOR, DETECTOR_SCALE, MIN_CONFIDENCE, SCORE_FLOOR, Face, MaskPipeline
+from models.plan import resolve_plan
 from training.data import add_data_args, load_data
 from training.detection_metrics import class_ap50, evaluate_detections, face_ap50, ignored, pr_curve
 from training.metrics import per_dataset, summarize
@@ -161,25 +162,26 @@ def main() -> int:
     images = select_part(load_data(parser, args), args.part)
     if not images:
         parser.error(f"no image of --data is in the {args.part} part of the saved split")
+    model_dir = Path(args.detector_weights).parent
     try:
-        backend = resolve_backend(args.backend, args.device.split(":")[0], args.precision, Path(args.detector_weights).parent)
+        plan = resolve_plan(args.device, args.backend, args.precision, model_dir)
     except BackendError as err:
         parser.error(str(err))
-    report = {"classifier": None, "data": args.data, "part": args.part, "images": len(images), "device": args.device,
-              "backend": backend, "precision": args.precision, "batch": args.batch, "scale": args.scale, "score_floor": args.score_floor,
+    backend = plan.backend
+    report = {"classifier": None, "data": args.data, "part": args.part, "images": len(images), "device": plan.device,
+              "backend": backend, "precision": plan.precision, "batch": args.batch, "scale": args.scale, "score_floor": args.score_floor,
               "static_shapes": backend == "openvino-ir" and not args.dynamic_shapes}
     if not args.pipeline:
         if backend == "openvino-ir":
             parser.error("--backend openvino-ir runs the whole --pipeline only")
-        classifier = MaskClassifier(args.weights, args.device, args.precision, backend)
+        classifier = MaskClassifier(args.weights, plan.device, plan.precision, backend)
         report["classifier"] = classifier.name
         print(json.dumps({**report, **evaluate_classifier(classifier, images)}, indent=1))
         return 0
     if backend == "openvino-ir":  # the folder `python -m models.export` wrote beside the detector's weights
-        pipeline = open_pipeline(backend, precision=args.precision, model_dir=Path(args.detector_weights).parent, scale=args.scale,
-                                 score_floor=args.score_floor, static_shapes=not args.dynamic_shapes)
+        pipeline = open_pipeline(plan, model_dir, static_shapes=not args.dynamic_shapes, scale=args.scale, score_floor=args.score_floor)
     else:
-        pipeline = MaskPipeline(args.detector_weights, args.weights, args.device, precision=args.precision, scale=args.scale,
+        pipeline = MaskPipeline(args.detector_weights, args.weights, plan.device, precision=plan.precision, scale=args.scale,
                                 score_floor=args.score_floor, backend=backend)
     report["classifier"], report["detector"] = pipeline.info["classifier"], pipeline.info["detector"]
     preds = pipeline_predictions(batched_detections(pipeline, images, args.batch), pipeline.classifier, images)

@@ -103,11 +103,12 @@ def fine_tune(network: str, teacher: torch.nn.Module, calibration: list, train: 
     return student, history
 
 
-def inputs(network: str, teacher_config: dict, export: Path, config: dict, parts: dict[str, list]) -> dict[str, list]:
-    """Per part (calibration, train, val): what `network` reads, as `fine_tune` takes it."""
+def inputs(network: str, teacher_config: dict, export: Path, config: dict, parts: dict[str, list], scale: int) -> dict[str, list]:
+    """Per part (calibration, train, val): what `network` reads, as `fine_tune` takes it (the detector its images
+    read at short side `scale`)."""
     if network == "classifier":
         return {part: face_batches(teacher_config, images, 64 if part != "val" else 256) for part, images in parts.items()}
-    detector = IRDetector(export / "detector.xml", config["detector"], 1, "fp32", DETECTOR_SCALE, long_side(DETECTOR_SCALE),
+    detector = IRDetector(export / "detector.xml", config["detector"], 1, "fp32", scale, long_side(scale),
                           static=False)
     made = {part: [detector_input(detector, im) for im in parts[part]] for part in ("calibration", "val")}
     return made | {"train": [lambda im=im: detector_input(detector, im) for im in parts["train"]]}  # 5 MB an image: made as used
@@ -123,6 +124,8 @@ def main() -> None:
     parser.add_argument("--networks", nargs="+", choices=("detector", "classifier"), default=["detector", "classifier"])
     parser.add_argument("--epochs", type=int, help=f"fine-tuning epochs of each network (default: {EPOCHS})")
     parser.add_argument("--calibration", type=int, default=CALIBRATION, help="train-part images to set the quantisers' ranges on")
+    parser.add_argument("--scale", type=int, default=DETECTOR_SCALE, help="short side the detector reads images at "
+                        "(default: the service's); smaller is faster and fits the int8 ranges to other sizes")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     config, calibration, train, val = open_parts(parser, args, "training.qat")
@@ -138,7 +141,7 @@ def main() -> None:
         for name in args.networks:
             teacher, teacher_config = teachers[name](weights[name])
             start = time.perf_counter()
-            made = inputs(name, teacher_config, args.export, config, parts)
+            made = inputs(name, teacher_config, args.export, config, parts, args.scale)
             epochs = EPOCHS[name] if args.epochs is None else args.epochs
             student, history = fine_tune(name, teacher, made["calibration"], made["train"], made["val"], epochs, args.seed)
             shape = [1, 3, -1, -1] if name == "detector" else [-1, 3, -1, -1]
@@ -146,7 +149,8 @@ def main() -> None:
             openvino.save_model(network, folder / f"{name}-int8.xml", compress_to_fp16=False)
             record[name] = {"method": "quantisation-aware fine-tuning", "epochs": epochs, "lr": LR,
                             "calibration_images": len(parts["calibration"]), "train_images": len(train),
-                            "minutes": round((time.perf_counter() - start) / 60, 1), "val": history, "sha256": config[name]["sha256"]}
+                            "minutes": round((time.perf_counter() - start) / 60, 1), "val": history, "sha256": config[name]["sha256"],
+                            **({"scale": args.scale} if name == "detector" else {})}
 
 
 if __name__ == "__main__":

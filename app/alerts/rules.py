@@ -26,7 +26,7 @@ AlertRule = Annotated[LowCompliance | CameraDown, Field(discriminator="rule")]
 
 
 def low_compliance_breached(rule: LowCompliance, counts: dict) -> bool:
-    """`counts` as `watcher.with_compliance` gives them for the rule's window."""
+    """`counts` as `app.compliance.window_summary` gives them for the rule's window."""
     labelled = counts["people"] - counts["uncertain"]
     return labelled >= rule.min_people and counts["compliance"] is not None and counts["compliance"] < rule.below
 

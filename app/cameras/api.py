@@ -1,28 +1,33 @@
 """The camera routes: /v1/cameras (list, add), /v1/cameras/{id} (state, change, delete), its /stats time
 series and its /snapshot. They need an API key when keys are on, as /v1/classify does."""
 import asyncio
+import logging
 import re
 import time
 from datetime import datetime, timezone
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from app.auth import require_api_key
+from app.auth import check_role, key_name, require
 from app.cameras.config import CameraPatch, CameraSpec
+from app.cameras.hours import day_starts
 from app.cameras.manager import CameraManager
-from app.cameras.watcher import with_compliance
+from app.compliance import no_people, window_summary
 from app.errors import APIError
+from app.imaging import encode_png
 from app.schemas import CameraList, CameraState, CameraStats, ErrorResponse
-from app.service import encode_png
+from app.settings import Settings, get_settings
 from models.annotate import annotate
 
-router = APIRouter(prefix="/v1/cameras", tags=["cameras"], dependencies=[Depends(require_api_key)])
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 409, 422, 503)}
+router = APIRouter(prefix="/v1/cameras", tags=["cameras"])
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422, 503)}
 BUCKET = re.compile(r"^(\d+)([mhd])$")
 MINUTES = {"m": 1, "h": 60, "d": 1440}
 MAX_BUCKETS = 5000
+log = logging.getLogger("maskwatch")
 LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z
 
 
@@ -30,36 +35,47 @@ def get_cameras(request: Request) -> CameraManager:
     return request.app.state.cameras
 
 
-@router.post("", status_code=201, response_model=CameraState, responses=ERRORS)
-async def add_camera(spec: CameraSpec, cameras: CameraManager = Depends(get_cameras)):
+@router.post("", status_code=201, response_model=CameraState, responses=ERRORS, dependencies=[require("admin")])
+async def add_camera(request: Request, spec: CameraSpec, cameras: CameraManager = Depends(get_cameras)):
     """Watch a camera. An unreachable URL is accepted: its status says `unreachable` while it is retried."""
-    return cameras.add(spec).state()
+    state = cameras.add(spec).state()
+    audit(request, "camera_added", spec.id, sorted(spec.model_fields_set))
+    return state
 
 
-@router.get("", response_model=CameraList, responses=ERRORS)
+@router.get("", response_model=CameraList, responses=ERRORS, dependencies=[require("viewer")])
 async def list_cameras(cameras: CameraManager = Depends(get_cameras)):
     """Every camera with its state."""
     cameras.check_here()
     return {"cameras": [w.state() for w in cameras.watchers.values()]}
 
 
-@router.get("/{camera}", response_model=CameraState, responses=ERRORS)
+@router.get("/{camera}", response_model=CameraState, responses=ERRORS, dependencies=[require("viewer")])
 async def camera_state(camera: str, cameras: CameraManager = Depends(get_cameras)):
     """Status, last error, configured and achieved fps, lag, frames read, analysed and dropped, reconnects, and today's people by label."""
     return cameras.get(camera).state()
 
 
-@router.patch("/{camera}", response_model=CameraState, responses=ERRORS)
-async def change_camera(camera: str, patch: CameraPatch, cameras: CameraManager = Depends(get_cameras)):
+@router.patch("/{camera}", response_model=CameraState, responses=ERRORS, dependencies=[require("admin")])
+async def change_camera(request: Request, camera: str, patch: CameraPatch, cameras: CameraManager = Depends(get_cameras)):
     """Change a camera added through the API; its stream is reopened."""
-    return (await cameras.update(camera, patch)).state()
+    state = (await cameras.update(camera, patch)).state()
+    audit(request, "camera_changed", camera, sorted(patch.model_fields_set))
+    return state
 
 
-@router.delete("/{camera}", status_code=204, responses=ERRORS)
-async def delete_camera(camera: str, cameras: CameraManager = Depends(get_cameras)):
+@router.delete("/{camera}", status_code=204, responses=ERRORS, dependencies=[require("admin")])
+async def delete_camera(request: Request, camera: str, cameras: CameraManager = Depends(get_cameras)):
     """Stop watching a camera added through the API and forget its counts."""
     await cameras.delete(camera)
+    audit(request, "camera_deleted", camera, [])
     return Response(status_code=204)
+
+
+def audit(request: Request, action: str, camera: str, fields: list[str]) -> None:
+    """One JSON log line per admin change: who (the key's name, never the key), what, which fields (never their values:
+    a URL may hold a password)."""
+    log.info("audit: %s %s", action, camera, extra={"fields": {"audit": action, "camera": camera, "changed": fields, "key": key_name(request)}})
 
 
 def parse_time(text: str | None, default: float, name: str) -> float:
@@ -79,38 +95,62 @@ def parse_time(text: str | None, default: float, name: str) -> float:
     return seconds
 
 
-@router.get("/{camera}/stats", response_model=CameraStats, responses=ERRORS)
+@router.get("/{camera}/stats", response_model=CameraStats, responses=ERRORS, dependencies=[require("viewer")])
 async def camera_stats(camera: str, since: str | None = None, until: str | None = None,
-                 bucket: Annotated[str, Query(description="bucket length: Nm, Nh or Nd")] = "1h",
-                 cameras: CameraManager = Depends(get_cameras)):
+                       bucket: Annotated[str, Query(description="bucket length: Nm, Nh or Nd (days start at local midnight "
+                                                    "in MASKWATCH_TIMEZONE)")] = "1h",
+                       zone: Annotated[str | None, Query(description="only the people of this counted zone")] = None,
+                       cameras: CameraManager = Depends(get_cameras), settings: Settings = Depends(get_settings)):
     """People by label and compliance per bucket in [since, until) (default: the last 24 hours), by the minute
-    each person was first seen."""
+    each person was first seen, in all or in one `zone`; and the window's line crossings."""
     watcher = cameras.get(camera)
     match = BUCKET.match(bucket)
     if not match or int(match[1]) == 0:
         raise APIError(422, "invalid_parameters", f"bucket: expected like 1m, 15m, 1h, 1d, got {bucket!r}")
+    counted = [z.name for z in watcher.spec.zones if not z.ignore]
+    if zone is not None and zone not in counted:
+        raise APIError(422, "invalid_parameters", f"zone: camera {camera!r} has no counted zone {zone!r}; its zones: {counted}")
     bucket_min = int(match[1]) * MINUTES[match[2]]
     end = parse_time(until, time.time(), "until")
     start = parse_time(since, end - 86400, "since")
-    first, last = int(start // 60), int(-(-end // 60))
-    if last <= first:
+    if end <= start:
         raise APIError(422, "invalid_parameters", "since: must be before until")
-    if (last - first) / bucket_min > MAX_BUCKETS:
+    if (end - start) / 60 / bucket_min > MAX_BUCKETS:
         raise APIError(422, "invalid_parameters", f"bucket: more than {MAX_BUCKETS} buckets; take a longer bucket")
-    found = watcher.store.series(camera, first, last, bucket_min)
-    empty = with_compliance(watcher.store.counts(camera, 0, 0))
-    series = [{"start": datetime.fromtimestamp(m * 60, timezone.utc).isoformat(), **(with_compliance(found[m]) if m in found else empty)}
-              for m in range(first, last, bucket_min)]
-    return {"camera": camera, "since": datetime.fromtimestamp(first * 60, timezone.utc).isoformat(),
-            "until": datetime.fromtimestamp(last * 60, timezone.utc).isoformat(), "bucket_minutes": bucket_min,
-            "total": with_compliance(watcher.store.counts(camera, first, last)), "series": series}
+    bounds = bucket_bounds(start, end, bucket_min, match[2] == "d", settings.zone)
+    store = watcher.store
+    if match[2] == "d":  # local days are 23 to 25 hours long: one query each
+        found = {m: store.counts(camera, m, n, zone) for m, n in zip(bounds, bounds[1:])}
+    else:
+        found = store.series(camera, bounds[0], bounds[-1], bucket_min, zone)
+    series = [{"start": utc(m), **window_summary(found.get(m, no_people()))} for m in bounds[:-1]]
+    lines = store.line_counts(camera, bounds[0], bounds[-1])
+    return {"camera": camera, "zone": zone, "since": utc(bounds[0]), "until": utc(bounds[-1]), "bucket_minutes": bucket_min,
+            "total": window_summary(store.counts(camera, bounds[0], bounds[-1], zone)), "series": series,
+            "lines": {line.name: {d: window_summary(lines.get((line.name, d), no_people())) for d in ("in", "out")}
+                      for line in watcher.spec.lines}}
 
 
-@router.get("/{camera}/snapshot", response_class=Response, responses={200: {"content": {"image/png": {}}}, **ERRORS})
+def bucket_bounds(start: float, end: float, bucket_min: int, days: bool, zone: ZoneInfo) -> list[int]:
+    """The buckets' first minutes, then the end's: from `start`'s minute, or for days from its local midnight."""
+    if days:
+        return [int(s // 60) for s in day_starts(zone, start, end, bucket_min // 1440)]
+    first, last = int(start // 60), int(-(-end // 60))
+    return list(range(first, last, bucket_min)) + [last]
+
+
+def utc(minute: int) -> str:
+    return datetime.fromtimestamp(minute * 60, timezone.utc).isoformat()
+
+
+@router.get("/{camera}/snapshot", response_class=Response, responses={200: {"content": {"image/png": {}}}, **ERRORS},
+            dependencies=[require("viewer")])
 async def camera_snapshot(request: Request, camera: str,
-                          blur: Annotated[bool, Query(description="blur the faces (the default); false shows them")] = True,
+                          blur: Annotated[bool, Query(description="blur the faces (the default); false shows them, for the admin role")] = True,
                           cameras: CameraManager = Depends(get_cameras)):
     """The newest analysed frame with its faces drawn, faces blurred unless `blur=false`. Kept in memory only."""
+    if not blur:
+        check_role(request, "admin")
     snapshot = cameras.get(camera).snapshot
     if snapshot is None:
         raise APIError(404, "no_frame", f"camera {camera!r} has no analysed frame yet")

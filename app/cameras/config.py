@@ -9,9 +9,11 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.alerts.rules import AlertRule
+from app.cameras.hours import parse_hours
+from app.cameras.zones import Line, Zone, check_names
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
 LOCAL_SCHEMES = ("file", "device")  # only with MASKWATCH_CAMERA_ALLOW_LOCAL
@@ -32,6 +34,26 @@ class CameraSpec(BaseModel):
     loop: bool = Field(False, description="file sources: start again at the end")
     enabled: bool = Field(True, description="false keeps the camera but closes its stream")
     alerts: list[AlertRule] = Field([], description="rules sent to MASKWATCH_ALERT_WEBHOOK: low_compliance, camera_down")
+    zones: list[Zone] = Field([], max_length=32, description="polygons where people count, or are ignored (app/cameras/zones.py)")
+    lines: list[Line] = Field([], max_length=16, description="lines whose crossings are counted in and out")
+    hours: str | None = Field(None, max_length=500, description="opening hours, e.g. 'Mon-Fri 08:00-20:00; Sat 09:00-18:00', in "
+                              "MASKWATCH_TIMEZONE (app/cameras/hours.py); outside them nothing is analysed; none = always open")
+
+    unique_names = field_validator("zones", "lines")(lambda cls, items, info: unique_names(items, info.field_name))
+    valid_hours = field_validator("hours")(lambda cls, hours: valid_hours(hours))
+
+
+def unique_names(items: list | None, field: str) -> list | None:
+    if items is not None:
+        check_names(items, field)
+    return items
+
+
+def valid_hours(hours: str | None) -> str | None:
+    """Hours that parse; '' (a PATCH's "always open") is kept as it is."""
+    if hours:
+        parse_hours(hours)
+    return hours
 
 
 class CameraPatch(BaseModel):
@@ -44,6 +66,12 @@ class CameraPatch(BaseModel):
     loop: bool | None = None
     enabled: bool | None = None
     alerts: list[AlertRule] | None = None
+    zones: list[Zone] | None = Field(None, max_length=32)
+    lines: list[Line] | None = Field(None, max_length=16)
+    hours: str | None = Field(None, max_length=500, description="'' = always open")
+
+    unique_names = field_validator("zones", "lines")(lambda cls, items, info: unique_names(items, info.field_name))
+    valid_hours = field_validator("hours")(lambda cls, hours: valid_hours(hours))
 
 
 class CameraURLError(ValueError):

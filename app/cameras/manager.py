@@ -6,14 +6,18 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from app import metrics
+from app.alerts.sink import CameraView
 from app.cameras.config import CameraPatch, CameraSpec, CameraURLError, check_url, read_cameras_file, redact
 from app.cameras.sharding import own_address, owner, resolve_peers
 from app.cameras.store import CameraStore
-from app.cameras.watcher import CameraWatcher
 from app.errors import APIError
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.cameras.watcher import CameraWatcher
 
 log = logging.getLogger("maskwatch")
 PURGE_EVERY_S = 3600
@@ -35,7 +39,7 @@ def file_cameras(settings: Settings) -> list[CameraSpec]:
 class CameraManager:
     def __init__(self, settings: Settings, get_service: Callable, pool: ThreadPoolExecutor):
         self.settings, self.get_service, self.pool = settings, get_service, pool
-        self.watchers: dict[str, CameraWatcher] = {}
+        self.watchers: dict[str, "CameraWatcher"] = {}
         self.store: CameraStore | None = None
         self.elsewhere: str | None = None  # why this process does not watch the cameras
         self._lock_file = None
@@ -118,14 +122,21 @@ class CameraManager:
         if self._lock_file is not None:
             self._lock_file.close()
 
-    def _watch(self, spec: CameraSpec, source: str) -> CameraWatcher:
+    def _watch(self, spec: CameraSpec, source: str) -> "CameraWatcher":
+        # here: PyAV (FFmpeg) loads with the first camera, so a server of photos only starts without it
+        from app.cameras.watcher import CameraWatcher
+
         watcher = CameraWatcher(spec, source, self.settings, self.store, self.get_service, self.pool)
         watcher.start()
         self.watchers[spec.id] = watcher
         log.info("camera %s: watching %s at %g fps", spec.id, redact(spec.url), spec.fps)
         return watcher
 
-    def get(self, camera: str) -> CameraWatcher:
+    def alert_views(self) -> list[CameraView]:
+        """What the alert sink checks: every camera watched here."""
+        return [watcher.alert_view() for watcher in self.watchers.values()]
+
+    def get(self, camera: str) -> "CameraWatcher":
         self.check_here()
         watcher = self.watchers.get(camera)
         if watcher is None and any(spec.id == camera for spec in self.sharded):
@@ -144,7 +155,7 @@ class CameraManager:
         except CameraURLError as err:
             raise APIError(422, "invalid_url", f"url: {err}") from None
 
-    def add(self, spec: CameraSpec) -> CameraWatcher:
+    def add(self, spec: CameraSpec) -> "CameraWatcher":
         self.check_here()
         if self.settings.camera_peers:
             raise APIError(409, "sharded", "with MASKWATCH_CAMERA_PEERS, cameras come from the cameras file, shared by every replica")
@@ -153,14 +164,17 @@ class CameraManager:
             raise APIError(409, "camera_exists", f"camera {spec.id!r} exists; PATCH or DELETE it")
         if len(self.watchers) >= self.settings.max_cameras:
             raise APIError(409, "too_many_cameras", f"{self.settings.max_cameras} cameras are watched already (MASKWATCH_MAX_CAMERAS)")
-        self.store.put_camera(spec.model_dump())
+        self.store.put_camera(spec.model_dump(by_alias=True))
         return self._watch(spec, "api")
 
-    async def update(self, camera: str, patch: CameraPatch) -> CameraWatcher:
+    async def update(self, camera: str, patch: CameraPatch) -> "CameraWatcher":
         old = self._writable(camera)
-        spec = old.spec.model_copy(update=patch.model_dump(exclude_none=True))
+        changes = patch.model_dump(exclude_none=True, by_alias=True)
+        if changes.get("hours") == "":
+            changes["hours"] = None  # "" = always open
+        spec = CameraSpec.model_validate({**old.spec.model_dump(by_alias=True), **changes})  # each field was checked by CameraPatch
         self._check_url(spec.url)
-        self.store.put_camera(spec.model_dump())
+        self.store.put_camera(spec.model_dump(by_alias=True))
         await old.stop()
         return self._watch(spec, "api")
 
@@ -171,7 +185,7 @@ class CameraManager:
         self.store.delete_camera(camera)
         metrics.forget_camera(camera)
 
-    def _writable(self, camera: str) -> CameraWatcher:
+    def _writable(self, camera: str) -> "CameraWatcher":
         watcher = self.get(camera)
         if watcher.source == "file":
             raise APIError(409, "read_only", f"camera {camera!r} comes from the cameras file; change it there")

@@ -1,6 +1,8 @@
 """One camera's loop: at its `fps`, take the reader's newest frame (skipping it if it was already seen), run
 it through the service's models behind the uploads, track the people in it, and count each person once when
-their track ends. A tick that comes while the previous frame is still being analysed is a dropped frame."""
+their track ends, in their zone and with the lines they crossed. A tick that comes while the previous frame is
+still being analysed is a dropped frame. Outside the camera's opening hours its stream is closed and nothing is
+analysed or alerted: its status is `closed`."""
 import asyncio
 import logging
 import math
@@ -13,10 +15,14 @@ from datetime import datetime
 import numpy as np
 
 from app import metrics
+from app.alerts.sink import CameraView
 from app.cameras.config import CameraSpec, redact
+from app.cameras.hours import is_open, parse_hours, today_start
 from app.cameras.reader import Frame, StreamReader
-from app.cameras.store import LABELS, CameraStore
+from app.cameras.store import CameraStore
 from app.cameras.tracking import PeopleTracker, Person
+from app.cameras.zones import main_zone
+from app.compliance import no_people, window_summary
 from app.settings import Settings
 
 log = logging.getLogger("maskwatch")
@@ -29,9 +35,11 @@ class CameraWatcher:
                  get_service: Callable, pool: ThreadPoolExecutor):
         self.spec, self.source, self.settings, self.store = spec, source, settings, store
         self.get_service, self.pool = get_service, pool
-        self.reader = StreamReader(spec.id, spec.url, spec.transport, spec.loop, settings.camera_stall_s,
-                                   settings.camera_open_timeout_s, settings.camera_backoff_max_s)
-        self.tracker = PeopleTracker(spec.fps, settings.camera_track_gap_s, settings.camera_min_frames)
+        self.reader = self._reader()
+        self.hours = parse_hours(spec.hours) if spec.hours else None
+        self.closed = False
+        self.tracker = PeopleTracker(spec.fps, settings.camera_track_gap_s, settings.camera_min_frames, spec.zones, spec.lines,
+                                     settings.camera_stationary_s, settings.camera_stationary_forget_s)
         self.frames_analysed = self.frames_dropped = self.reconnects_seen = 0
         self.last_frame_at: float | None = None
         self.lags: deque[float] = deque(maxlen=LAG_WINDOW)
@@ -39,10 +47,32 @@ class CameraWatcher:
         self.snapshot: tuple[np.ndarray, list] | None = None
         self.task: asyncio.Task | None = None
 
+    def _reader(self) -> StreamReader:
+        s = self.settings
+        return StreamReader(self.spec.id, self.spec.url, self.spec.transport, self.spec.loop, s.camera_stall_s, s.camera_open_timeout_s,
+                            s.camera_backoff_max_s)
+
     def start(self) -> None:
         if self.spec.enabled:
-            self.reader.start()
+            self.closed = not is_open(self.hours, datetime.now(self.settings.zone))
+            if not self.closed:
+                self.reader.start()
             self.task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _keep_hours(self) -> bool:
+        """Close the stream at closing time (counting who is in view) and open it again at opening; True while open."""
+        closed = not is_open(self.hours, datetime.now(self.settings.zone))
+        if closed and not self.closed:
+            self.closed = True
+            await asyncio.to_thread(self.reader.stop, self.settings.camera_open_timeout_s + 1)
+            self._count(self.tracker.finish_all())
+            log.info("camera %s: closed (hours %s)", self.spec.id, self.spec.hours)
+        elif not closed and self.closed:
+            self.closed = False
+            self.reader = self._reader()
+            self.reader.start()
+            log.info("camera %s: open (hours %s)", self.spec.id, self.spec.hours)
+        return not closed
 
     async def stop(self) -> None:
         """Close the stream and count the people still in view."""
@@ -65,6 +95,8 @@ class CameraWatcher:
                 next_tick += missed * period
             await asyncio.sleep(max(0.0, next_tick - loop.time()))
             self._publish()
+            if self.hours is not None and not await self._keep_hours():
+                continue
             frame = self.reader.latest
             if frame is None or frame.seq == last_seq:
                 self._idle()
@@ -89,7 +121,7 @@ class CameraWatcher:
         self.analysed_at.append(now)
         self.snapshot = (rgb, faces)
         metrics.CAMERA_FRAMES.labels(camera=self.spec.id).inc()
-        self._count(self.tracker.update(faces, now, self.last_frame_at))
+        self._count(self.tracker.update(faces, now, self.last_frame_at, (rgb.shape[1], rgb.shape[0])))
 
     def _idle(self) -> None:
         """No new frame: once the stream has been away longer than a track's gap, the people in view are counted."""
@@ -101,15 +133,19 @@ class CameraWatcher:
         metrics.CAMERA_DROPPED.labels(camera=self.spec.id).inc(count)
 
     def _count(self, people: list[Person]) -> None:
+        camera = self.spec.id
         for person in people:
             label = person.label(self.settings.camera_vote_share)
-            self.store.add_person(self.spec.id, int(person.first_seen // 60), label)
-            metrics.CAMERA_PEOPLE.labels(camera=self.spec.id, label=label).inc()
+            zone = main_zone(person.zone_frames, self.spec.zones)
+            self.store.add_person(camera, int(person.first_seen // 60), label, zone, person.crossings)
+            metrics.CAMERA_PEOPLE.labels(camera=camera, label=label, zone=zone or "").inc()
+            for line, direction in person.crossings:
+                metrics.CAMERA_CROSSINGS.labels(camera=camera, line=line, direction=direction, label=label).inc()
 
     def _publish(self) -> None:
         """Mirror the reader's and this loop's state into the Prometheus series."""
         camera = self.spec.id
-        metrics.CAMERA_UP.labels(camera=camera).set(int(self.reader.status == "up"))
+        metrics.CAMERA_UP.labels(camera=camera).set(int(self.status == "up"))
         metrics.CAMERA_FPS.labels(camera=camera).set(self.achieved_fps())
         if self.reader.reconnects > self.reconnects_seen:
             metrics.CAMERA_RECONNECTS.labels(camera=camera).inc(self.reader.reconnects - self.reconnects_seen)
@@ -121,14 +157,33 @@ class CameraWatcher:
             self.analysed_at.popleft()
         return round(len(self.analysed_at) / WINDOW_S, 2)
 
+    @property
+    def status(self) -> str:
+        return "disabled" if not self.spec.enabled else "closed" if self.closed else self.reader.status
+
+    def alert_view(self) -> CameraView:
+        return CameraView(self.spec.id, self.spec.alerts, self.spec.enabled, self.status, self.reader.last_error,
+                          lambda since, until: self.store.counts(self.spec.id, since, until))
+
+    def today(self) -> dict:
+        """Today's people since local midnight in the site's zone: in all, per counted zone, per line and direction."""
+        camera, now = self.spec.id, time.time()
+        since, until = int(today_start(self.settings.zone, now) // 60), int(now // 60) + 1
+        zones = self.store.zone_counts(camera, since, until)
+        lines = self.store.line_counts(camera, since, until)
+        return {"today": window_summary(self.store.counts(camera, since, until)),
+                "zones": {z.name: window_summary(zones.get(z.name, no_people())) for z in self.spec.zones if not z.ignore},
+                "lines": {line.name: {d: window_summary(lines.get((line.name, d), no_people())) for d in ("in", "out")}
+                          for line in self.spec.lines}}
+
     def state(self) -> dict:
-        """What GET /v1/cameras/{id} answers (the URL redacted)."""
-        status = self.reader.status if self.spec.enabled else "disabled"
-        midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-        today = self.store.counts(self.spec.id, int(midnight // 60), int(time.time() // 60) + 1)
+        """What GET /v1/cameras/{id} answers (the URL redacted). The configured zones and lines are under `regions`,
+        as POST and PATCH take them; `zones` and `lines` are today's counts."""
+        spec = self.spec.model_dump(by_alias=True)
+        regions = {"zones": spec.pop("zones"), "lines": spec.pop("lines")}
         lags = np.array(self.lags) if self.lags else None
-        return {**self.spec.model_dump(), "url": redact(self.spec.url), "source": self.source, "read_only": self.source == "file",
-                "status": status, "last_error": self.reader.last_error, "last_error_at": iso(self.reader.last_error_at),
+        return {**spec, "url": redact(self.spec.url), "source": self.source, "read_only": self.source == "file", "regions": regions,
+                "status": self.status, "last_error": self.reader.last_error, "last_error_at": iso(self.reader.last_error_at),
                 "frame_size": [self.reader.width, self.reader.height] if self.reader.width else None,
                 "achieved_fps": self.achieved_fps(),
                 "lag_s": round(float(lags[-1]), 3) if lags is not None else None,
@@ -136,15 +191,8 @@ class CameraWatcher:
                 "last_frame_at": iso(self.last_frame_at),
                 "frames_read": self.reader.frames_read, "frames_analysed": self.frames_analysed,
                 "frames_dropped": self.frames_dropped, "reconnects": self.reader.reconnects,
-                "people_in_view": self.tracker.in_view, "today": with_compliance(today)}
+                "people_in_view": self.tracker.in_view, "stationary": self.tracker.stationary(), **self.today()}
 
 
 def iso(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(seconds).astimezone().isoformat() if seconds else None
-
-
-def with_compliance(counts: dict[str, int]) -> dict:
-    """Counts by label plus `people` and `compliance`: the share of people with a label who wear a mask (None if none)."""
-    people = sum(counts[label] for label in LABELS)
-    labelled = people - counts["uncertain"]
-    return {**counts, "people": people, "compliance": round(counts["with_mask"] / labelled, 4) if labelled else None}
