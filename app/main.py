@@ -4,6 +4,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
     logs.setup(settings.log_level)
     keys = load_keys(settings)  # a bad keys file stops the start, not the first request
     plan = settings.runtime_plan()  # so do settings that cannot run here
-    log.info("runtime plan %s", plan.as_json())
+    log.info("runtime plan", extra={"fields": {"runtime_plan": asdict(plan)}})
     # decoding and drawing, one thread per core: a burst of uploads cannot starve the event loop
     pool = ThreadPoolExecutor(plan.cpu_threads, thread_name_prefix="cpu")
     from_file = file_cameras(settings)  # so does a bad cameras file

@@ -1,9 +1,8 @@
 """The runtime plan: every choice about how the networks run (device, backend, precision, copies, child process,
 threads, batch size), resolved once, at start-up or by a command line, into one frozen value that the loaders
 take as it is. `models.backends` says which backend can run where; this module is the one that asks it."""
-import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.backends import effective_precision, resolve_backend
@@ -28,9 +27,6 @@ class RuntimePlan:
     @property
     def device_type(self) -> str:
         return self.device.split(":")[0]
-
-    def as_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def available_cpus() -> int:

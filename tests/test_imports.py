@@ -29,8 +29,12 @@ def imported(path: Path, known: set[str]) -> set[str]:
     return {name for name in found if name in known or name.split(".")[0] in ("research", "bench")}
 
 
+def product_files() -> dict[str, Path]:
+    return {module_name(p): p for package in PRODUCT for p in (ROOT / package).rglob("*.py")}
+
+
 def import_graph() -> dict[str, set[str]]:
-    files = {module_name(p): p for package in PRODUCT for p in (ROOT / package).rglob("*.py")}
+    files = product_files()
     known = set(files)
     return {name: imported(path, known) - {name} for name, path in files.items()}
 
@@ -74,6 +78,26 @@ def test_the_layers_hold():
             assert layers <= {"models"}, f"{name} imports {targets}"
         if name.startswith("app"):
             assert "training" not in layers, f"{name} imports {targets}"
+
+
+def test_alerts_take_what_they_need_from_the_cameras_and_import_none_of_them():
+    """A rule is data and the camera side hands the sink its views: app.cameras may import app.alerts, never back."""
+    graph = import_graph()
+    alerts = {name: targets for name, targets in graph.items() if name.startswith("app.alerts")}
+    assert alerts and not any(t.startswith("app.cameras") for targets in alerts.values() for t in targets), alerts
+    assert "app.alerts.rules" in graph["app.cameras.config"]
+
+
+def test_the_runtime_plan_is_resolved_in_one_place():
+    """Which backend runs is asked in models.plan only: start-up and the evaluation command line call resolve_plan."""
+    assert callers("resolve_backend") == {"models.plan"}
+    assert callers("resolve_plan") == {"app.settings", "training.evaluate", "models.classify"}  # start-up and two command lines
+
+
+def callers(function: str) -> set[str]:
+    """The product's modules that call `function` by name."""
+    return {name for name, path in product_files().items() for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == function}
 
 
 def third_party_imports(package: str) -> set[str]:

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from models import backends, runtime
+from models import backends, plan, runtime
 from models.backends import BackendError, resolve_backend
 from models.pipeline import Job, MaskPipeline
 from models.runtime import compile_network
@@ -87,8 +87,17 @@ def test_readyz_says_why_the_models_did_not_load(backend, monkeypatch):
 def test_the_service_reports_its_backend(backend):
     with TestClient(create_app(Settings(backend=backend, device="cpu"))) as client:
         wait_ready(client)
-        assert client.get("/v1/info").json()["model"]["backend"] == backend
+        info = client.get("/v1/info").json()
+        assert info["model"]["backend"] == info["runtime"]["backend"] == backend and info["runtime"]["device"] == "cpu"
+        assert info["runtime"]["model_copies"] == 1 and info["runtime"]["precision"] == info["model"]["precision"]
         assert f'backend="{backend}"' in client.get("/metrics").text
+
+
+def test_cuda_asked_for_where_there_is_none_stops_the_start(monkeypatch):
+    monkeypatch.setattr(plan, "cuda_available", lambda: False)
+    with pytest.raises(BackendError, match="device cuda was asked for, but there is no CUDA GPU here"):
+        create_app(Settings(device="cuda"), load_models=False)
+    assert plan.resolve_plan("auto").device == "cpu"
 
 
 @pytest.mark.parametrize("backend", RUNTIMES)

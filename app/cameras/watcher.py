@@ -68,7 +68,7 @@ class CameraWatcher:
             self._count(self.tracker.finish_all())
             log.info("camera %s: closed (hours %s)", self.spec.id, self.spec.hours)
         elif not closed and self.closed:
-            self.closed = False
+            self.closed, self.reconnects_seen = False, 0
             self.reader = self._reader()
             self.reader.start()
             log.info("camera %s: open (hours %s)", self.spec.id, self.spec.hours)
