@@ -58,13 +58,13 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
                 app.state.service = Service(settings, host, pool)
                 metrics.READY.set(1)
                 log.info("models loaded on %s in %.1fs", plan.device, time.perf_counter() - start)
-            task = asyncio.create_task(load())
+            loading = asyncio.create_task(load())
         yield
         for task in alerting:
             task.cancel()
         await app.state.cameras.stop()  # first: the streams close and the people in view are counted
         if load_models:
-            task.cancel()
+            loading.cancel()
             await host.close()
         pool.shutdown(wait=False, cancel_futures=True)
         metrics.process_exited()

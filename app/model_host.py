@@ -4,6 +4,8 @@ import asyncio
 import queue
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from app import metrics
 from app.batching import MicroBatcher
 from app.model_process import ModelProcess, load_pipeline
@@ -35,16 +37,16 @@ class ModelHost:
         metrics.MODEL.labels(**self.info).set(1)
 
     def _load(self) -> None:
-        load = lambda: load_pipeline(self.settings, self.plan)  # noqa: E731
-        self.models = ModelProcess(self.settings, self.plan) if self.plan.model_process else load()
-        for models in [self.models] + [load() for _ in range(self.plan.model_copies - 1)]:
-            self.idle.put(models)
+        self.models = ModelProcess(self.settings, self.plan) if self.plan.model_process else load_pipeline(self.settings, self.plan)
+        self.idle.put(self.models)
+        for _ in range(self.plan.model_copies - 1):
+            self.idle.put(load_pipeline(self.settings, self.plan))
 
     @property
     def info(self) -> dict:
         return self.models.info
 
-    def shrink(self, rgb):
+    def shrink(self, rgb: np.ndarray) -> np.ndarray:
         """`rgb` shrunk to the detector's read size (the same for every copy)."""
         return self.models.shrink(rgb)
 

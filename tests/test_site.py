@@ -66,6 +66,9 @@ def test_a_still_face_that_keeps_dropping_out_is_counted_once_and_listed_station
     assert len(counted) == 1
     (spot,) = tracker.stationary()
     assert spot["box"] == [0.6, 0.4, 0.64, 0.5]
+    for i in range(130):  # back in view for longer than stationary_s: still one stationary face
+        tracker.update([face(600)], 260 + i * 0.5, 260 + i * 0.5, SIZE)
+    assert tracker.in_view == 1 and len(tracker.stationary()) == 1
 
 
 def test_someone_standing_still_for_ten_minutes_is_one_person_and_people_who_move_are_not_stationary():

@@ -138,6 +138,9 @@ class PeopleTracker:
     def stationary(self) -> list[dict]:
         """Still faces seen for `stationary_s` or longer, boxes in fractions of the frame (as zones take them)."""
         width, height = self.size
-        boxes = [s.box for s in self.spots if s.last - s.first >= self.stationary_s]
-        boxes += [p.box for p in self.people.values() if p.still and p.last_seen - p.started >= self.stationary_s]
+        still = [p for p in self.people.values() if p.still]
+        boxes = [s.box for s in self.spots  # a spot's face may be back in view now
+                 if max([s.last] + [p.last_seen for p in still if iou(p.box, s.box) >= SAME_PLACE_IOU]) - s.first >= self.stationary_s]
+        boxes += [p.box for p in still if p.last_seen - p.started >= self.stationary_s
+                  and not any(iou(p.box, s.box) >= SAME_PLACE_IOU for s in self.spots)]
         return [{"box": [round(float(v), 4) for v in box / np.array([width, height, width, height])]} for box in boxes]
