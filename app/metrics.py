@@ -52,15 +52,10 @@ CAMERA_SERIES = (CAMERA_UP, CAMERA_FPS, CAMERA_LAG, CAMERA_FRAMES, CAMERA_DROPPE
 
 
 def forget_camera(camera: str) -> None:
-    """Drop a deleted camera's series (in this process; with several workers the shared files keep them)."""
-    for series in CAMERA_SERIES:
-        try:
-            series.remove(camera)
-        except KeyError:
-            pass
-    for series in (CAMERA_PEOPLE, CAMERA_CROSSINGS):
-        for labels in [key for key in list(series._metrics) if key[0] == camera]:
-            series.remove(*labels)
+    """Drop a deleted camera's series, its zones' and lines' too (in this process; with several workers the shared
+    files keep them)."""
+    for series in (*CAMERA_SERIES, CAMERA_PEOPLE, CAMERA_CROSSINGS):
+        series.remove_by_labels({"camera": camera})
 
 
 def exposition() -> bytes:

@@ -218,3 +218,16 @@ def test_cameras_can_be_off_in_a_replica(tmp_path):
         response = client.get("/v1/cameras")
         assert response.status_code == 503 and "MASKWATCH_CAMERAS_ENABLED" in response.json()["error"]["message"]
     assert not (tmp_path / "c.db").exists()
+
+
+def test_a_deleted_cameras_series_go_with_its_zones_and_lines_and_no_other_cameras():
+    from app import metrics
+
+    metrics.CAMERA_PEOPLE.labels(camera="gone", label="with_mask", zone="door").inc()
+    metrics.CAMERA_CROSSINGS.labels(camera="gone", line="entrance", direction="in", label="with_mask").inc()
+    metrics.CAMERA_UP.labels(camera="gone").set(1)
+    metrics.CAMERA_UP.labels(camera="kept").set(1)
+    metrics.forget_camera("gone")
+    metrics.forget_camera("never-added")
+    text = metrics.exposition().decode()
+    assert 'camera="gone"' not in text and 'maskwatch_camera_up{camera="kept"} 1.0' in text
