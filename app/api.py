@@ -128,9 +128,11 @@ async def healthz():  # async: answered on the event loop, never queued behind b
 
 @router.get("/readyz", responses={503: {"model": ErrorResponse}})
 async def readyz(request: Request):
-    """200 once the models are loaded, 503 before."""
+    """200 once the models are loaded, 503 before. `store` says whether the database answers: photos are served
+    without it, so it does not make the replica unready."""
     get_service(request)
-    return {"status": "ready"}
+    error = request.app.state.cameras.store_error
+    return {"status": "ready", "store": "ok" if error is None else "unreachable", "store_error": error}
 
 
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_key)])

@@ -17,8 +17,11 @@ from app.api import router
 from app.auth import load_keys
 from app.cameras.api import router as camera_router
 from app.cameras.manager import CameraManager, file_cameras
+from app.database import database_url
 from app.guard import Guard
 from app.model_host import ModelHost
+from app.mqtt import MQTT
+from app.reports.api import router as report_router
 from app.requestlog import RequestLog
 from app.service import Service
 from app.settings import Settings, get_settings
@@ -35,14 +38,21 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
     # decoding and drawing, one thread per core: a burst of uploads cannot starve the event loop
     pool = ThreadPoolExecutor(plan.cpu_threads, thread_name_prefix="cpu")
     from_file = file_cameras(settings)  # so does a bad cameras file
+    mqtt = MQTT(settings) if settings.mqtt_url else None  # and an MQTT URL that is not one
+    url = database_url(settings.database_url and settings.database_url.get_secret_value() or None, settings.cameras_db)  # and a bad database URL
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if mqtt is not None:
+            mqtt.start()  # paho's thread connects, and reconnects, on its own
         await app.state.cameras.start(from_file)
-        alerting = []
+        alerting, senders = [], [mqtt.alert] if mqtt is not None else []
         if settings.alert_webhook:  # delivery and checking each in a task of its own: neither waits on analysis
             webhook = Webhook(settings.alert_webhook, settings.alert_secret)
-            alerting = [asyncio.create_task(webhook.run()), asyncio.create_task(AlertSink(settings, app.state.cameras.alert_views, webhook).run())]
+            alerting.append(asyncio.create_task(webhook.run()))
+            senders.append(webhook.send)
+        if senders:
+            alerting.append(asyncio.create_task(AlertSink(settings, app.state.cameras.alert_views, senders, app.state.cameras.check_store).run()))
         metrics.READY.set(0)
         if load_models:
             host = ModelHost(settings, plan)
@@ -63,6 +73,8 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
         for task in alerting:
             task.cancel()
         await app.state.cameras.stop()  # first: the streams close and the people in view are counted
+        if mqtt is not None:
+            mqtt.stop()
         if load_models:
             loading.cancel()
             await host.close()
@@ -78,10 +90,11 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
     app.state.load_error = None
     app.state.keys = keys
     app.state.cpu_pool = pool
-    app.state.cameras = CameraManager(settings, lambda: app.state.service, pool)
+    app.state.cameras = CameraManager(settings, url, lambda: app.state.service, pool, mqtt)
     errors.install(app)
     app.include_router(router)
     app.include_router(camera_router)
+    app.include_router(report_router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")  # the page's chart library
     app.add_middleware(Guard, max_bytes=settings.max_upload_bytes, max_in_flight=settings.max_in_flight,
                        upload_timeout_s=settings.upload_timeout_s)

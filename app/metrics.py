@@ -48,6 +48,18 @@ CAMERA_CROSSINGS = Counter("maskwatch_camera_line_crossings_total", "People who 
                            ["camera", "line", "direction", "label"], registry=REGISTRY)
 ALERTS = Counter("maskwatch_alerts_total", "Webhook alerts: delivered, retried, failed (after every retry), dropped (queue full)",
                  ["result"], registry=REGISTRY)
+STORE_UP = Gauge("maskwatch_store_up", "1 while the database answers (SQLite or PostgreSQL)", registry=REGISTRY,
+                 multiprocess_mode="livemin")
+STORE_PENDING = Gauge("maskwatch_store_pending", "Counted people waiting to be written to the database", registry=REGISTRY,
+                      multiprocess_mode="livesum")
+STORE_DROPPED = Counter("maskwatch_store_dropped_total", "Counted people dropped: the database was away and the buffer full "
+                        "(MASKWATCH_STORE_BUFFER)", registry=REGISTRY)
+CAMERAS_WATCHED = Gauge("maskwatch_cameras_watched", "Cameras this replica watches (its leases)", registry=REGISTRY,
+                        multiprocess_mode="livesum")
+MQTT_CONNECTED = Gauge("maskwatch_mqtt_connected", "1 while connected to the MQTT broker (MASKWATCH_MQTT_URL)", registry=REGISTRY,
+                       multiprocess_mode="livemax")
+MQTT_MESSAGES = Counter("maskwatch_mqtt_messages_total", "MQTT messages: published, or dropped (the broker away and the queue full)",
+                        ["result"], registry=REGISTRY)
 CAMERA_SERIES = (CAMERA_UP, CAMERA_FPS, CAMERA_LAG, CAMERA_FRAMES, CAMERA_DROPPED, CAMERA_RECONNECTS)
 
 

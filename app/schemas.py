@@ -98,7 +98,9 @@ class CameraState(BaseModel):
     alerts: list[dict] = Field(description="its alert rules")
     source: str = Field(description="file (the cameras file, read-only) or api")
     read_only: bool
-    status: str = Field(examples=["up"], description="connecting, up, reconnecting, unreachable, ended, disabled, closed (outside its hours) or stopped")
+    status: str = Field(examples=["up"], description="connecting, up, reconnecting, unreachable, ended, disabled, closed (outside its "
+                        "hours), stopped, or unwatched (no replica has sent its state for MASKWATCH_LEASE_S)")
+    watched_by: str | None = Field(description="the replica watching it (MASKWATCH_REPLICA_NAME); null while none does")
     last_error: str | None = Field(description="the last thing that went wrong, kept once the stream is back")
     last_error_at: str | None
     frame_size: list[int] | None = Field(description="[width, height] of the stream")

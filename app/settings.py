@@ -1,10 +1,11 @@
 """All service settings, read once from MASKWATCH_* environment variables; every "0 = auto" is resolved here."""
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.defaults import DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR
@@ -64,15 +65,22 @@ class Settings(BaseSettings):
     protect_metrics: bool = Field(False, description="/metrics needs an API key too (when keys are configured)")
     null_endpoint: bool = Field(False, description="serve POST /v1/null (upload parsed and decoded, no model) for benchmarks")
     log_level: str = Field("info", description="debug, info, warning or error")
-    cameras_enabled: bool = Field(True, description="false: this process watches no camera and its camera routes answer 503 "
-                                  "(API replicas, when other replicas watch the cameras)")
-    camera_peers: Annotated[list[str], NoDecode] = Field([], description="comma-separated names whose addresses are the replicas "
-                                                         "sharing the cameras file's cameras (a headless Service); empty = this one watches all")
-    camera_self: str | None = Field(None, description="this replica's address among the peers' (unset: its host name's address)")
-    camera_peer_poll_s: float = Field(10, gt=0, description="how often the peers are looked up again")
+    cameras_enabled: bool = Field(True, description="false: this process watches no camera; its camera routes answer from "
+                                  "the database (API replicas, when other replicas watch the cameras)")
     cameras_file: Path | None = Field(None, description="YAML or TOML file of cameras (read-only through the API)")
     cameras_db: Path = Field(Path("cameras.db"), description="SQLite file keeping the cameras added through the API and "
-                             "the people counted; ':memory:' keeps nothing")
+                             "the people counted, when MASKWATCH_DATABASE_URL is unset; ':memory:' keeps nothing")
+    database_url: SecretStr | None = Field(None, description="postgresql://user:password@host:port/db: "
+                                     "one database shared by every replica, which then share the cameras out between them (docs/deployment.md); "
+                                     "unset = the SQLite file MASKWATCH_CAMERAS_DB")
+    replica_name: str = Field(default_factory=socket.gethostname, description="this replica's name in `watched_by` and the "
+                              "database's leases (unset: the host name, a pod's name on Kubernetes); unique per replica")
+    heartbeat_s: float = Field(5, gt=0, description="how often a replica writes its cameras' live state, renews its leases "
+                               "and looks for cameras to take")
+    lease_s: float = Field(15, gt=0, description="a replica that has not renewed its lease on a camera for this long (killed, "
+                           "cut off) loses it to another replica")
+    store_buffer: int = Field(10000, gt=0, description="counted people kept in memory while the database is away; past it, "
+                              "new ones are dropped (maskwatch_store_dropped_total)")
     camera_allow_local: bool = Field(False, description="accept file:// and device:// camera URLs (files and devices of this host)")
     camera_hosts: Annotated[list[str], NoDecode] = Field([], description="comma-separated host names and networks (CIDR) "
                                                          "cameras may be on; empty = any")
@@ -94,6 +102,14 @@ class Settings(BaseSettings):
                                        "(a poster, a screen: draw an ignore zone over it)")
     camera_stationary_forget_s: float = Field(300, gt=0, description="a still face back where one ended less than this "
                                               "long ago is the same face, not counted again")
+    mqtt_url: SecretStr | None = Field(None, description="mqtt://[user:password@]host:port, or mqtts:// for TLS: publish "
+                                       "availability, each camera's state and alerts, and Home Assistant discovery (docs/monitoring.md); "
+                                       "unset = no MQTT. Never logged or answered")
+    mqtt_ca: Path | None = Field(None, description="CA certificate file that signs the broker's, for mqtts:// (unset: the system's)")
+    mqtt_prefix: str = Field("maskwatch", min_length=1, description="topic prefix of MaskWatch's own topics")
+    mqtt_discovery_prefix: str = Field("homeassistant", min_length=1, description="Home Assistant's discovery prefix")
+    mqtt_queue: int = Field(1000, gt=0, description="alerts kept while the broker is away; past it, they are dropped "
+                            "(maskwatch_mqtt_messages_total{result=\"dropped\"})")
     timezone: str = Field("UTC", description="the site's IANA time zone: opening hours, and where `today` and day buckets start")
     camera_vote_share: float = Field(0.6, gt=0, le=1, description="share of a track's confidence-weighted votes its label "
                                      "needs; less is 'uncertain'")
@@ -119,7 +135,7 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @field_validator("api_keys", "camera_hosts", "camera_peers", mode="before")
+    @field_validator("api_keys", "camera_hosts", mode="before")
     @classmethod
     def split_keys(cls, value):
         return [k.strip() for k in value.split(",") if k.strip()] if isinstance(value, str) else value

@@ -4,6 +4,7 @@
                             [--upload-rate 4] [--out research/results/bench/cameras]
     python -m bench.cameras --decode-only 4 --seconds 30     # CPU cores one camera's reading and decoding take
     python -m bench.cameras --cameras 12 --regions none site  # each level without zones and lines, then with 5 and 2
+    python -m bench.cameras --cameras 4 --databases sqlite postgresql  # the same levels on each database, one after the other
 
 Each camera is a real RTSP server of its own (GStreamer, `bench/streams/rtsp_server.py`) playing an H.264 clip
 of people walking in and out. A real server (uvicorn, service defaults) first serves uploads alone: Kaggle
@@ -11,17 +12,18 @@ test images at --upload-rate per second, sent on a fixed schedule (open loop). T
 cameras are added, warmed up, and the same uploads run beside them. Per level: each camera's achieved fps,
 frame lag p99 (from the maskwatch_camera_lag_seconds histogram), dropped frames, the memory each camera
 adds, and the uploads' p50 / p99. With `--regions none site`, each level runs twice on the same server: cameras
-without zones and lines, then each with SITE's 5 zones and 2 lines. Writes cameras.json and cameras.md under --out.
+without zones and lines, then each with SITE's 5 zones and 2 lines. With `--databases sqlite postgresql`, the whole run
+is made once on a SQLite file and once on a PostgreSQL server of its own on this machine (bench/postgres.py), whose
+CPU is then the cameras' too. Writes cameras.json and cameras.md under --out.
 """
 import argparse
 import asyncio
 import json
 import re
-import socket
 import subprocess
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -30,6 +32,8 @@ import numpy as np
 from bench import machine
 from bench.__main__ import size, uploads
 from bench.load import BOUNDARY, multipart, server
+from bench.ports import free_port
+from bench.postgres import Postgres
 from bench.soak import rss_mb
 from bench.streams import clips
 from training.data import KAGGLE_DATA
@@ -40,12 +44,6 @@ SITE = {"zones": [{"name": f"strip{i}", "polygon": [[i / 5, 0], [(i + 1) / 5, 0]
         "lines": [{"name": f"line{i}", "from": [x, 0], "to": [x, 1]} for i, x in enumerate((1 / 3, 2 / 3))]}
 REGIONS = {"none": {}, "site": SITE}
 LAG = re.compile(r'maskwatch_camera_lag_seconds_bucket\{camera="([^"]+)",le="([^"]+)"\} (\S+)')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_clip(folder: Path, frame_size: tuple[int, int], fps: float, seconds: float) -> Path:
@@ -170,18 +168,19 @@ def decode_cost(clip: Path, count: int, seconds: float) -> dict:
 
 
 def markdown(report: dict) -> str:
-    a, base = report["args"], report["uploads_alone"]
+    a = report["args"]
     lines = [f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores. Each camera: RTSP (H.264, {a['size']} at "
              f"{a['source_fps']} fps) analysed at {a['fps']} fps; uploads: Kaggle test images at {a['upload_rate']}/s for "
              f"{a['seconds']} s per level.", "",
-             f"Uploads alone: p50 {base['p50_ms']} ms, p99 {base['p99_ms']} ms ({base['statuses']}); server RSS {report['rss_alone_mb']} MB.", "",
-             "| cameras | zones, lines | achieved fps (min) | lag p99 s (max) | dropped frames | upload p50 ms | upload p99 ms | p99 vs alone | MB per camera |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             *[f"Uploads alone, {db}: p50 {base['p50_ms']} ms, p99 {base['p99_ms']} ms ({base['statuses']}); server RSS "
+               f"{report['rss_alone_mb'][db]} MB." for db, base in report["uploads_alone"].items()], "",
+             "| cameras | zones, lines | database | achieved fps (min) | lag p99 s (max) | dropped frames | upload p50 ms | upload p99 ms | p99 vs alone | MB per camera |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["levels"]:
         u, site = r["uploads"], REGIONS[r.get("regions", "none")]
-        lines.append(f"| {r['cameras']} | {len(site.get('zones', []))}, {len(site.get('lines', []))} | {r['achieved_fps_min']} | "
+        lines.append(f"| {r['cameras']} | {len(site.get('zones', []))}, {len(site.get('lines', []))} | {r['database']} | {r['achieved_fps_min']} | "
                      f"{r['lag_p99_s_max']} | {r['dropped_total']} | {u['p50_ms']} | "
-                     f"{u['p99_ms']} | {u['p99_ms'] / base['p99_ms']:.2f}x | {r['mb_per_camera']} |")
+                     f"{u['p99_ms']} | {u['p99_ms'] / report['uploads_alone'][r['database']]['p99_ms']:.2f}x | {r['mb_per_camera']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -198,6 +197,8 @@ def main() -> None:
     parser.add_argument("--decode-only", type=int, metavar="N", help="only measure what N cameras' decoding costs (no server)")
     parser.add_argument("--regions", nargs="+", choices=sorted(REGIONS), default=["none"],
                         help="run each level once per choice: no zones or lines, or a site's 5 zones and 2 lines")
+    parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite"],
+                        help="run everything on each: the SQLite file, then a PostgreSQL server of this machine")
     parser.add_argument("--out", default="research/results/bench/cameras")
     args = parser.parse_args()
     if args.decode_only:
@@ -209,20 +210,23 @@ def main() -> None:
         print(json.dumps(result))
         return
     bodies = [multipart(b) for b in uploads(args.data, "test")]
-    with tempfile.TemporaryDirectory() as tmp:
+    alone, rss_alone, levels = {}, {}, []
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         clip = make_clip(Path(tmp), args.size, args.source_fps, args.seconds + args.warmup + 30)
-        env = {"MASKWATCH_CAMERAS_DB": str(Path(tmp) / "cameras.db"), "MASKWATCH_MAX_CAMERAS": str(max(args.cameras))}
-        with server(free_port(), 1, env) as (url, proc), httpx.Client(base_url=url, timeout=30) as client:
-            asyncio.run(upload_load(url, bodies, args.upload_rate, 5))  # warm up
-            alone = asyncio.run(upload_load(url, bodies, args.upload_rate, args.seconds))
-            rss_alone = rss_mb(proc.pid)
-            levels = []
-            for count in args.cameras:
-                for regions in args.regions:
-                    levels.append(run_level(client, url, proc.pid, clip, count, args, bodies, rss_alone, regions))
-                    print(json.dumps({k: v for k, v in levels[-1].items() if k != "per_camera"}), flush=True)
+        for database in args.databases:
+            env = {"MASKWATCH_CAMERAS_DB": str(Path(tmp) / f"{database}.db"), "MASKWATCH_MAX_CAMERAS": str(max(args.cameras))}
+            if database == "postgresql":
+                env["MASKWATCH_DATABASE_URL"] = stack.enter_context(closing(Postgres.temporary())).new_database()
+            with server(free_port(), 1, env) as (url, proc), httpx.Client(base_url=url, timeout=30) as client:
+                asyncio.run(upload_load(url, bodies, args.upload_rate, 5))  # warm up
+                alone[database] = asyncio.run(upload_load(url, bodies, args.upload_rate, args.seconds))
+                rss_alone[database] = round(rss_mb(proc.pid), 1)
+                for count in args.cameras:
+                    for regions in args.regions:
+                        levels.append({"database": database, **run_level(client, url, proc.pid, clip, count, args, bodies, rss_alone[database], regions)})
+                        print(json.dumps({k: v for k, v in levels[-1].items() if k != "per_camera"}), flush=True)
     report = {"machine": machine.describe("cpu"), "args": {**vars(args), "size": f"{args.size[0]}x{args.size[1]}"},
-              "uploads_alone": alone, "rss_alone_mb": round(rss_alone, 1), "levels": levels}
+              "uploads_alone": alone, "rss_alone_mb": rss_alone, "levels": levels}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "cameras.json").write_text(json.dumps(report, indent=1))

@@ -2,7 +2,6 @@ import contextlib
 import io
 import os
 import runpy
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
+from bench.ports import free_port
 from training.voc import VOCImage, read_voc
 
 os.environ.setdefault("MASKWATCH_CAMERAS_DB", ":memory:")  # no test leaves a camera database behind
@@ -66,12 +66,6 @@ def run_module(*args: str) -> subprocess.CompletedProcess:
     finally:
         sys.argv = argv
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -183,3 +177,31 @@ class WebhookReceiver:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of this test process (bench/postgres.py)."""
+    from bench.postgres import AVAILABLE, Postgres
+
+    if not AVAILABLE:
+        pytest.skip("needs Debian's postgresql (.ci/run installs it)")
+    server = Postgres.temporary()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_settings(request, tmp_path) -> dict:
+    """Settings of a new, empty database on each back end: a SQLite file, or a database of the tests' PostgreSQL."""
+    if request.param == "sqlite":
+        return {"cameras_db": tmp_path / "cameras.db"}
+    return {"database_url": request.getfixturevalue("postgres").new_database()}
+
+
+@pytest.fixture
+def database(store_settings) -> str:
+    """The same database's SQLAlchemy URL (app/database.py)."""
+    from app.database import database_url
+
+    return database_url(store_settings.get("database_url"), store_settings.get("cameras_db", ""))

@@ -16,6 +16,7 @@ from app.alerts.rules import CameraDown, LowCompliance, camera_down_breached, lo
 from app.alerts.sink import AlertSink, CameraView
 from app.alerts.webhook import SIGNATURE_HEADER, Webhook, sign
 from app.cameras.config import CameraSpec
+from app.cameras.store import CameraStore
 from app.compliance import window_summary as with_compliance
 from app.settings import Settings
 from bench.streams import clips
@@ -89,24 +90,28 @@ def test_send_never_waits_and_a_full_queue_drops():
     assert took < 0.05 and dropped == 3
 
 
-def test_one_incident_is_one_alert_until_it_clears_and_the_cooldown_passes():
+def test_one_incident_is_one_alert_until_it_clears_and_the_cooldown_passes_on_any_replica(database):
     spec = CameraSpec(id="door", url="rtsp://h/x", alerts=[{"rule": "camera_down", "after_s": 10}])
     reader = SimpleNamespace(status="reconnecting", last_error="ConnectionRefusedError")
     views = lambda: [CameraView(spec.id, spec.alerts, spec.enabled, reader.status, reader.last_error, None)]  # noqa: E731
-    sent = []
-    sink = AlertSink(Settings(alert_cooldown_s=100, public_url="http://shop:8000"), views, SimpleNamespace(send=sent.append))
-    for now in (0, 5, 11, 20, 40):  # down from 0: breached from 10 s on, one alert
-        sink.check(now)
+    settings, store, sent = Settings(alert_cooldown_s=100, public_url="http://shop:8000"), CameraStore(database), []
+    first = AlertSink(settings, views, [], lambda: store)
+    for now in (0, 5, 11):  # down from 0: breached from 10 s on, one alert
+        sent += first.check(now)
+    sink = AlertSink(settings, views, [], lambda: store)  # the camera handed to another replica: the same incident
+    for now in (20, 40):
+        sent += sink.check(now)
     assert len(sent) == 1 and sent[0]["rule"] == "camera_down" and sent[0]["down_s"] == 11
     assert sent[0]["snapshot"] == "http://shop:8000/v1/cameras/door/snapshot"
     reader.status = "up"
-    sink.check(50)  # cleared
+    sent += sink.check(50)  # cleared
     reader.status = "reconnecting"
-    sink.check(60)
-    sink.check(75)  # breached again, but within the cooldown of the first alert
+    sent += sink.check(60)
+    sent += sink.check(75)  # breached again, but within the cooldown of the first alert
     assert len(sent) == 1
-    sink.check(120)  # still breached, the cooldown over: a new incident
+    sent += sink.check(120)  # still breached, the cooldown over: a new incident
     assert len(sent) == 2
+    store.close()
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")

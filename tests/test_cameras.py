@@ -11,11 +11,12 @@ from fastapi.testclient import TestClient
 
 from app.batching import MicroBatcher
 from app.cameras.config import CameraURLError, check_url, read_cameras_file, redact, scrub
-from app.cameras.store import CameraStore
+from app.cameras.store import Counted
 from app.cameras.tracking import PeopleTracker
 from app.main import create_app
 from app.settings import Settings
 from models.face_pipeline import Face
+from tests.conftest import wait_for
 
 
 @pytest.mark.parametrize("url, why", [
@@ -66,23 +67,6 @@ def test_cameras_file_yaml_toml_and_errors(tmp_path):
         read_cameras_file(bad)
 
 
-def test_store_counts_series_and_retention(tmp_path):
-    store = CameraStore(tmp_path / "c.db")
-    store.put_camera({"id": "door", "url": "rtsp://h/x"})
-    for minute, label in [(100, "with_mask"), (100, "with_mask"), (101, "without_mask"), (160, "uncertain"), (30, "with_mask")]:
-        store.add_person("door", minute, label)
-    assert store.counts("door", 100, 161) == {"with_mask": 2, "without_mask": 1, "mask_worn_incorrectly": 0, "uncertain": 1}
-    series = store.series("door", 100, 220, 60)
-    assert series[100]["with_mask"] == 2 and series[100]["without_mask"] == 1 and series[160]["uncertain"] == 1
-    assert store.purge(100) == 1 and store.counts("door", 0, 1000)["with_mask"] == 2
-    store.close()
-    reopened = CameraStore(tmp_path / "c.db")  # a restart keeps cameras and counts
-    assert reopened.cameras() == [{"id": "door", "url": "rtsp://h/x"}]
-    assert reopened.counts("door", 0, 1000)["without_mask"] == 1
-    reopened.delete_camera("door")
-    assert reopened.cameras() == [] and reopened.counts("door", 0, 1000)["with_mask"] == 0
-
-
 def face(x: float, label: str, confidence: float) -> Face:
     return Face([x, 50, x + 40, 100], label, confidence, {}, 0.8)
 
@@ -126,10 +110,11 @@ def test_batcher_takes_uploads_before_camera_frames():
 
 
 @pytest.fixture
-def camera_client(tmp_path):
+def camera_client(tmp_path, store_settings):
+    """A service with one camera from a file, on each database."""
     cameras = tmp_path / "cameras.yaml"
     cameras.write_text("cameras:\n  - {id: door, url: 'rtsp://127.0.0.1:9/nothing', fps: 1}\n")
-    app = create_app(Settings(api_keys=["k"], cameras_file=cameras, cameras_db=tmp_path / "c.db"), load_models=False)
+    app = create_app(Settings(api_keys=["k"], cameras_file=cameras, **store_settings), load_models=False)
     with TestClient(app) as client:
         yield client
 
@@ -163,8 +148,7 @@ def test_camera_stats_buckets(camera_client):
     key = {"X-API-Key": "k"}
     store = camera_client.app.state.cameras.store
     now_minute = int(time.time() // 60)
-    for label in ("with_mask", "with_mask", "without_mask", "uncertain"):
-        store.add_person("door", now_minute - 5, label)
+    store.add_people([Counted("door", str(i), now_minute - 5, label) for i, label in enumerate(("with_mask", "with_mask", "without_mask", "uncertain"))])
     body = camera_client.get(f"/v1/cameras/door/stats?since={(now_minute - 10) * 60}&bucket=5m", headers=key).json()
     assert body["total"] == {"with_mask": 2, "without_mask": 1, "mask_worn_incorrectly": 0, "uncertain": 1, "people": 4, "compliance": 0.6667}
     assert sum(b["people"] for b in body["series"]) == 4 and len(body["series"]) == 3
@@ -213,11 +197,18 @@ def test_snapshot_blurs_faces_unless_asked(camera_client):
     assert images[""][inside].std() < 0.3 * images["?blur=false"][inside].std()
 
 
-def test_cameras_can_be_off_in_a_replica(tmp_path):
-    with TestClient(create_app(Settings(cameras_enabled=False, cameras_db=tmp_path / "c.db"), load_models=False)) as client:
-        response = client.get("/v1/cameras")
-        assert response.status_code == 503 and "MASKWATCH_CAMERAS_ENABLED" in response.json()["error"]["message"]
-    assert not (tmp_path / "c.db").exists()
+def test_a_replica_with_cameras_off_answers_from_the_database(tmp_path):
+    db = tmp_path / "c.db"
+    watching = create_app(Settings(cameras_db=db, replica_name="watcher", heartbeat_s=0.2), load_models=False)
+    api_only = create_app(Settings(cameras_enabled=False, cameras_db=db, replica_name="api", heartbeat_s=0.2), load_models=False)
+    with TestClient(watching) as one, TestClient(api_only) as two:
+        assert one.post("/v1/cameras", json={"id": "door", "url": "rtsp://127.0.0.1:9/x"}).status_code == 201
+        state = two.get("/v1/cameras/door").json()  # added elsewhere: read from the database
+        assert state["id"] == "door" and state["watched_by"] == "watcher" and state["status"] != "unwatched"
+        wait_for(lambda: [c["id"] for c in two.get("/v1/cameras").json()["cameras"]] == ["door"], 5, "the list never had the camera")
+        assert two.delete("/v1/cameras/door").status_code == 204
+        wait_for(lambda: "door" not in one.app.state.cameras.watchers, 5, "the watching replica never let the deleted camera go")
+        assert one.get("/v1/cameras/door").status_code == 404
 
 
 def test_a_deleted_cameras_series_go_with_its_zones_and_lines_and_no_other_cameras():

@@ -82,7 +82,8 @@ def test_alert_rules_are_valid_and_fire_as_their_unit_tests_expect():
         assert result.returncode == 0, result.stdout + result.stderr
     rules = yaml.safe_load((ROOT / "deploy" / "alerts.yml").read_text())
     names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
-    assert names == {"MaskWatchLowCompliance", "MaskWatchCameraDown", "MaskWatchCameraLagging", "MaskWatchOverloaded", "MaskWatchNotReady"}
+    assert names == {"MaskWatchLowCompliance", "MaskWatchCameraDown", "MaskWatchCameraLagging", "MaskWatchOverloaded", "MaskWatchNotReady",
+                     "MaskWatchDatabaseDown"}
     assert "./deploy/alerts.yml:/etc/prometheus/alerts.yml:ro" in COMPOSE["services"]["prometheus"]["volumes"]
 
 
@@ -214,3 +215,8 @@ def test_debians_compose_reads_the_file_with_each_profile():
         service = services["maskwatch" if profile == "gpu" else "maskwatch-cpu"]
         assert service["environment"]["MASKWATCH_DEVICE"] == device and service["read_only"] is True
     assert services["maskwatch"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    url = "postgresql://maskwatch:maskwatch@postgres:5432/maskwatch"  # the postgres profile, as the compose file's header says
+    result = subprocess.run(["docker-compose", "--profile", "cpu", "--profile", "postgres", "config"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "MASKWATCH_DATABASE_URL": url})
+    services = yaml.safe_load(result.stdout)["services"]
+    assert services["postgres"]["image"].startswith("postgres:") and services["maskwatch-cpu"]["environment"]["MASKWATCH_DATABASE_URL"] == url

@@ -61,8 +61,8 @@ def test_every_object_is_valid_kubernetes(objects):
 def test_pods_are_probed_locked_down_and_bounded(objects):
     name, docs = objects
     kinds = by_kind(docs)
-    workloads = kinds["Deployment"] + kinds["StatefulSet"]
-    assert {w["metadata"]["name"] for w in workloads} == {"maskwatch-api", "maskwatch-cameras"}
+    workloads = kinds["Deployment"]
+    assert {w["metadata"]["name"] for w in workloads} == {"maskwatch-api", "maskwatch-cameras"} and "StatefulSet" not in kinds
     for workload in workloads:
         pod = workload["spec"]["template"]["spec"]
         assert pod["terminationGracePeriodSeconds"] > 30 and pod["securityContext"]["runAsNonRoot"]
@@ -78,15 +78,16 @@ def test_pods_are_probed_locked_down_and_bounded(objects):
         if name == "gpu":
             assert container["resources"]["limits"]["nvidia.com/gpu"] == 1 and env["MASKWATCH_PRECISION"] == "fp16"
             assert env["MASKWATCH_MODEL_PROCESS"] == "true" and pod["tolerations"][0]["key"] == "nvidia.com/gpu"
-    api = kinds["Deployment"][0]
-    assert {e["name"]: e.get("value") for e in api["spec"]["template"]["spec"]["containers"][0]["env"]}["MASKWATCH_CAMERAS_ENABLED"] == "false"
-    assert api["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    api, cameras = sorted(kinds["Deployment"], key=lambda w: w["metadata"]["name"])
+    api_env = {e["name"]: e for e in api["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert api_env["MASKWATCH_CAMERAS_ENABLED"]["value"] == "false" and api["spec"]["template"]["spec"]["topologySpreadConstraints"]
     assert kinds["PodDisruptionBudget"][0]["spec"]["minAvailable"] == 1
-    cameras = kinds["StatefulSet"][0]
+    # the cameras' pods share one database, named by a Secret, and keep nothing on a volume of their own
     camera_env = {e["name"]: e for e in cameras["spec"]["template"]["spec"]["containers"][0]["env"]}
-    peers = next(svc for svc in kinds["Service"] if svc["metadata"]["name"] == camera_env["MASKWATCH_CAMERA_PEERS"]["value"])
-    assert peers["spec"]["clusterIP"] == "None" and peers["spec"]["publishNotReadyAddresses"] is False
-    assert camera_env["MASKWATCH_CAMERA_SELF"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP" and cameras["spec"]["replicas"] > 1
+    for env in (api_env, camera_env):
+        assert env["MASKWATCH_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "maskwatch-database", "key": "url"}
+    assert camera_env["MASKWATCH_REPLICA_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name" and cameras["spec"]["replicas"] > 1
+    assert not {"MASKWATCH_CAMERA_PEERS", "MASKWATCH_CAMERAS_DB"} & set(camera_env) and "volumeClaimTemplates" not in cameras["spec"]
     assert kinds["NetworkPolicy"][0]["spec"]["ingress"][0]["ports"] == [{"port": 8000, "protocol": "TCP"}]
 
 

@@ -104,6 +104,9 @@ def test_the_cameras_view_shows_state_snapshot_counts_and_chart(browser, tmp_pat
         screenshot = os.environ.get("MASKWATCH_CAMERAS_SCREENSHOT") or str(tmp_path / "cameras.png")
         page.locator("#cameras").screenshot(path=screenshot)
         assert os.path.getsize(screenshot) > 10_000
+        with page.expect_download() as download:  # the card's Report: the day's PDF, for the day picked
+            page.click("#camera-door .cam-report[data-format=pdf]")
+        assert download.value.suggested_filename.startswith("maskwatch-door-") and open(download.value.path(), "rb").read(4) == b"%PDF"
 
 
 def test_the_page_adds_a_camera_draws_a_zone_and_a_line_and_keeps_them(browser, tmp_path):

@@ -21,6 +21,7 @@ ROUTES = {
     ("GET", "/v1/cameras"): "viewer", ("POST", "/v1/cameras"): "admin",
     ("GET", "/v1/cameras/{camera}"): "viewer", ("PATCH", "/v1/cameras/{camera}"): "admin", ("DELETE", "/v1/cameras/{camera}"): "admin",
     ("GET", "/v1/cameras/{camera}/stats"): "viewer", ("GET", "/v1/cameras/{camera}/snapshot"): "viewer",
+    ("GET", "/v1/reports/daily"): "viewer",
 }
 KEYS = {"viewer": "v-key", "classify": "c-key", "admin": "a-key"}
 
@@ -99,6 +100,10 @@ def test_admin_changes_are_audited_with_the_key_name_never_the_key(tmp_path):
             assert client.post("/v1/cameras", json={"id": "door", "url": "rtsp://u:pw@127.0.0.1:9/x", "enabled": False}).status_code == 201
             assert client.patch("/v1/cameras/door", json={"fps": 1}).status_code == 200
             assert client.delete("/v1/cameras/door").status_code == 204
+            with client.app.state.cameras.store.engine.connect() as db:  # and in the database, which replicas share
+                rows = db.exec_driver_sql("SELECT key, action, camera FROM audit ORDER BY id").all()
+            assert [tuple(r) for r in rows] == [(hashlib.sha256(b"s3cret-admin-key").hexdigest()[:8], a, "door")
+                                                for a in ("camera_added", "camera_changed", "camera_deleted")]
     finally:
         logging.getLogger("maskwatch").removeHandler(handler)
     audits = [json.loads(line) for line in lines if '"audit"' in line]

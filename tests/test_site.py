@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.cameras.hours import day_starts, is_open, parse_hours, today_start
+from app.cameras.store import Counted
 from app.cameras.tracking import PeopleTracker
 from app.cameras.zones import Line, Zone, main_zone
 from app.main import create_app
@@ -106,8 +107,9 @@ def test_days_start_at_local_midnight_across_daylight_saving_changes():
 
 
 @pytest.fixture
-def client(tmp_path):
-    app = create_app(Settings(api_keys=["k"], cameras_db=tmp_path / "c.db", timezone="Europe/Berlin"), load_models=False)
+def client(store_settings):
+    """A service with keys, in Berlin, on each database."""
+    app = create_app(Settings(api_keys=["k"], timezone="Europe/Berlin", **store_settings), load_models=False)
     with TestClient(app, headers={"X-API-Key": "k"}) as client:
         yield client
 
@@ -141,8 +143,7 @@ def test_bad_zones_lines_and_hours_are_422_naming_the_field_and_nothing_is_half_
 def test_zone_counts_stats_by_zone_and_local_days(client):
     assert client.post("/v1/cameras", json=DOOR).status_code == 201
     store, minute = client.app.state.cameras.store, int(time.time() // 60)
-    store.add_person("door", minute, "with_mask", "in", [("entrance", "in")])
-    store.add_person("door", minute, "without_mask")
+    store.add_people([Counted("door", "a", minute, "with_mask", "in", (("entrance", "in"),)), Counted("door", "b", minute, "without_mask")])
     state = client.get("/v1/cameras/door").json()
     assert state["today"]["people"] == 2 and state["zones"] == {"in": {"with_mask": 1, "without_mask": 0, "mask_worn_incorrectly": 0,
                                                                        "uncertain": 0, "people": 1, "compliance": 1.0}}

@@ -15,14 +15,13 @@ from datetime import datetime
 import numpy as np
 
 from app import metrics
-from app.alerts.sink import CameraView
-from app.cameras.config import CameraSpec, redact
-from app.cameras.hours import is_open, parse_hours, today_start
+from app.cameras.config import CameraSpec
+from app.cameras.count_buffer import CountBuffer
+from app.cameras.hours import is_open, parse_hours
 from app.cameras.reader import Frame, StreamReader
-from app.cameras.store import CameraStore
+from app.cameras.store import Counted
 from app.cameras.tracking import PeopleTracker, Person
 from app.cameras.zones import main_zone
-from app.compliance import no_people, window_summary
 from app.settings import Settings
 
 log = logging.getLogger("maskwatch")
@@ -31,9 +30,9 @@ LAG_WINDOW = 600  # lag percentiles over the last this many frames
 
 
 class CameraWatcher:
-    def __init__(self, spec: CameraSpec, source: str, settings: Settings, store: CameraStore,
+    def __init__(self, spec: CameraSpec, source: str, settings: Settings, counts: CountBuffer,
                  get_service: Callable, pool: ThreadPoolExecutor):
-        self.spec, self.source, self.settings, self.store = spec, source, settings, store
+        self.spec, self.source, self.settings, self.counts = spec, source, settings, counts
         self.get_service, self.pool = get_service, pool
         self.reader = self._reader()
         self.hours = parse_hours(spec.hours) if spec.hours else None
@@ -74,13 +73,15 @@ class CameraWatcher:
             log.info("camera %s: open (hours %s)", self.spec.id, self.spec.hours)
         return not closed
 
-    async def stop(self) -> None:
-        """Close the stream and count the people still in view."""
+    async def stop(self, count: bool = True) -> None:
+        """Close the stream and count the people still in view (not when the camera was deleted)."""
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
         await asyncio.to_thread(self.reader.stop, self.settings.camera_open_timeout_s + 1)
-        self._count(self.tracker.finish_all())
+        people = self.tracker.finish_all()
+        if count:
+            self._count(people)
         metrics.CAMERA_UP.labels(camera=self.spec.id).set(0)
 
     async def _loop(self) -> None:
@@ -137,7 +138,8 @@ class CameraWatcher:
         for person in people:
             label = person.label(self.settings.camera_vote_share)
             zone = main_zone(person.zone_frames, self.spec.zones)
-            self.store.add_person(camera, int(person.first_seen // 60), label, zone, person.crossings)
+            key = f"{self.settings.replica_name}/{person.track}/{person.first_seen:.3f}"
+            self.counts.put(Counted(camera, key, int(person.first_seen // 60), label, zone, tuple(person.crossings)))
             metrics.CAMERA_PEOPLE.labels(camera=camera, label=label, zone=zone or "").inc()
             for line, direction in person.crossings:
                 metrics.CAMERA_CROSSINGS.labels(camera=camera, line=line, direction=direction, label=label).inc()
@@ -161,29 +163,10 @@ class CameraWatcher:
     def status(self) -> str:
         return "disabled" if not self.spec.enabled else "closed" if self.closed else self.reader.status
 
-    def alert_view(self) -> CameraView:
-        return CameraView(self.spec.id, self.spec.alerts, self.spec.enabled, self.status, self.reader.last_error,
-                          lambda since, until: self.store.counts(self.spec.id, since, until))
-
-    def today(self) -> dict:
-        """Today's people since local midnight in the site's zone: in all, per counted zone, per line and direction."""
-        camera, now = self.spec.id, time.time()
-        since, until = int(today_start(self.settings.zone, now) // 60), int(now // 60) + 1
-        zones = self.store.zone_counts(camera, since, until)
-        lines = self.store.line_counts(camera, since, until)
-        return {"today": window_summary(self.store.counts(camera, since, until)),
-                "zones": {z.name: window_summary(zones.get(z.name, no_people())) for z in self.spec.zones if not z.ignore},
-                "lines": {line.name: {d: window_summary(lines.get((line.name, d), no_people())) for d in ("in", "out")}
-                          for line in self.spec.lines}}
-
-    def state(self) -> dict:
-        """What GET /v1/cameras/{id} answers (the URL redacted). The configured zones and lines are under `regions`,
-        as POST and PATCH take them; `zones` and `lines` are today's counts."""
-        spec = self.spec.model_dump(by_alias=True)
-        regions = {"zones": spec.pop("zones"), "lines": spec.pop("lines")}
+    def live(self) -> dict:
+        """What only the replica watching the camera knows, as its heartbeat carries it to the others."""
         lags = np.array(self.lags) if self.lags else None
-        return {**spec, "url": redact(self.spec.url), "source": self.source, "read_only": self.source == "file", "regions": regions,
-                "status": self.status, "last_error": self.reader.last_error, "last_error_at": iso(self.reader.last_error_at),
+        return {"status": self.status, "last_error": self.reader.last_error, "last_error_at": iso(self.reader.last_error_at),
                 "frame_size": [self.reader.width, self.reader.height] if self.reader.width else None,
                 "achieved_fps": self.achieved_fps(),
                 "lag_s": round(float(lags[-1]), 3) if lags is not None else None,
@@ -191,7 +174,7 @@ class CameraWatcher:
                 "last_frame_at": iso(self.last_frame_at),
                 "frames_read": self.reader.frames_read, "frames_analysed": self.frames_analysed,
                 "frames_dropped": self.frames_dropped, "reconnects": self.reader.reconnects,
-                "people_in_view": self.tracker.in_view, "stationary": self.tracker.stationary(), **self.today()}
+                "people_in_view": self.tracker.in_view, "stationary": self.tracker.stationary()}
 
 
 def iso(seconds: float | None) -> str | None:
