@@ -18,7 +18,7 @@ from tests.broker import Listener, Mosquitto, needs_mosquitto
 from tests.conftest import maskwatch, wait_for
 from tests.streams import add, camera, needs_ffmpeg, people
 
-FAST = {"MASKWATCH_HEARTBEAT_S": "0.5", "MASKWATCH_LEASE_S": "3"}
+FAST = {"MASKWATCH_HEARTBEAT_S": "0.5", "MASKWATCH_LEASE_S": "4"}  # 8 heartbeats of slack: servers starting beside slow the loop
 NOWHERE = "rtsp://127.0.0.1:9/nothing"  # watched, and never up: enough to see who watches it
 
 
@@ -54,9 +54,10 @@ def test_replicas_joining_share_the_cameras_answer_for_all_and_take_over_a_kille
         running |= replicas(stack, tmp_path, url, ["r2", "r3"])  # two join: the cameras are shared out again
         # exactly one replica watches each camera, two each, and every replica says the same
         wait_for(lambda: [watched(c) for c, _, _ in running.values()] == [2, 2, 2], 20, "the cameras were never shared 2-2-2")
-        seen = wait_for(lambda: (o := [owners(c) for c, _, _ in running.values()]) and o[0] == o[1] == o[2] and o[0], 10,
-                        "the replicas never agreed on who watches what")
-        assert sorted(seen.values()) == ["r1", "r1", "r2", "r2", "r3", "r3"]
+        # shares settle within a few heartbeats of a join (a replica seen late takes a larger share, then lets go)
+        seen = wait_for(lambda: (o := [owners(c) for c, _, _ in running.values()]) and o[0] == o[1] == o[2]
+                        and sorted(o[0].values()) == ["r1", "r1", "r2", "r2", "r3", "r3"] and o[0], 20,
+                        "the replicas never agreed on two cameras each")
         # a camera added through one replica is answered by the others
         add(running["r3"][0], id="late", url=NOWHERE)
         assert camera(running["r2"][0], "late")["id"] == "late"
