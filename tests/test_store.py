@@ -110,3 +110,20 @@ def test_a_sqlite_database_is_imported_into_postgresql_once(tmp_path, postgres, 
     store.close()
     missing = run_module("app.cameras.import_sqlite", str(tmp_path / "nothing.db"))
     assert missing.returncode != 0 and "no such file" in missing.stderr
+
+
+def test_the_count_buffer_keeps_what_fits_counts_the_rest_and_writes_when_the_database_is_back(tmp_path):
+    import asyncio
+
+    from app import metrics
+    from app.cameras.count_buffer import CountBuffer
+
+    buffer, dropped = CountBuffer(size=2), metrics.STORE_DROPPED._value.get()
+    for key in ("a", "b", "c"):  # the database away: two wait, the third is dropped and counted
+        buffer.put(person(key, 5, "with_mask"))
+    assert not asyncio.run(buffer._write(None)) and len(buffer.rows) == 2
+    assert metrics.STORE_DROPPED._value.get() == dropped + 1 and buffer.dropping
+    store = CameraStore(database_url(None, tmp_path / "cameras.db"))
+    assert asyncio.run(buffer._write(store)) and not buffer.rows and not buffer.dropping
+    assert store.counts("door", 0, 10)["with_mask"] == 2
+    store.close()

@@ -6,14 +6,13 @@ import re
 import time
 from datetime import datetime, timezone
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from app.auth import check_role, key_name, require
 from app.cameras.config import CameraPatch, CameraSpec
-from app.cameras.hours import day_starts
+from app.cameras.hours import bucket_bounds
 from app.cameras.manager import CameraManager
 from app.cameras.store import CameraStore
 from app.compliance import no_people, window_summary
@@ -140,14 +139,6 @@ def window_counts(store: CameraStore, camera: str, bounds: list[int], bucket_min
     else:
         found = store.series(camera, bounds[0], bounds[-1], bucket_min, zone)
     return found, store.counts(camera, bounds[0], bounds[-1], zone), store.line_counts(camera, bounds[0], bounds[-1])
-
-
-def bucket_bounds(start: float, end: float, bucket_min: int, days: bool, zone: ZoneInfo) -> list[int]:
-    """The buckets' first minutes, then the end's: from `start`'s minute, or for days from its local midnight."""
-    if days:
-        return [int(s // 60) for s in day_starts(zone, start, end, bucket_min // 1440)]
-    first, last = int(start // 60), int(-(-end // 60))
-    return list(range(first, last, bucket_min)) + [last]
 
 
 def utc(minute: int) -> str:

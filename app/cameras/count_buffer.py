@@ -22,12 +22,14 @@ class CountBuffer:
         self.rows: deque[Counted] = deque()
         self.wake = asyncio.Event()
         self.failing: str | None = None  # why the last write failed; None once one succeeds
+        self.dropping = False  # whether people were dropped since the last write that succeeded
 
     def put(self, row: Counted) -> None:
         if len(self.rows) >= self.size:
             metrics.STORE_DROPPED.inc()
-            log.warning("camera %s: a person was not counted: %d counts already wait for the database (MASKWATCH_STORE_BUFFER)",
-                        row.camera, self.size)
+            if not self.dropping:  # once an outage, not once a person: maskwatch_store_dropped_total counts them
+                log.warning("people are no longer counted: %d counts already wait for the database (MASKWATCH_STORE_BUFFER)", self.size)
+            self.dropping = True
             return
         self.rows.append(row)
         metrics.STORE_PENDING.set(len(self.rows))
@@ -62,7 +64,7 @@ class CountBuffer:
             self.rows.popleft()
         if self.failing is not None:
             log.info("the database is back: counts written again")
-        self.failing = None
+        self.failing, self.dropping = None, False
         metrics.STORE_UP.set(1)
         metrics.STORE_PENDING.set(len(self.rows))
         return True

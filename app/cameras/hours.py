@@ -77,3 +77,12 @@ def day_starts(zone: ZoneInfo, since: float, until: float, days: int) -> list[fl
         day += timedelta(days=days)
         starts.append(local_midnight(day, zone))
     return starts
+
+
+def bucket_bounds(start: float, end: float, bucket_min: int, days: bool, zone: ZoneInfo) -> list[int]:
+    """The buckets' first minutes, then the end's: from `start`'s minute, or for days from its local midnight.
+    /stats and the daily reports both count in these, so they agree to the person."""
+    if days:
+        return [int(s // 60) for s in day_starts(zone, start, end, bucket_min // 1440)]
+    first, last = int(start // 60), int(-(-end // 60))
+    return list(range(first, last, bucket_min)) + [last]

@@ -5,7 +5,7 @@ import io
 from datetime import date, datetime
 
 from app.cameras.config import CameraSpec
-from app.cameras.hours import day_starts, local_midnight
+from app.cameras.hours import bucket_bounds, day_starts, local_midnight
 from app.cameras.store import CameraStore
 from app.compliance import LABELS, no_people, window_summary
 from app.settings import Settings
@@ -16,8 +16,7 @@ CSV_COLUMNS = ("camera", "zone", "hour", *LABELS, "people", "compliance")
 def day_bounds(day: date, settings: Settings) -> list[int]:
     """The minutes the day's local hours start at, then the next day's midnight: 23 to 25 hours."""
     start = local_midnight(day, settings.zone)
-    end = day_starts(settings.zone, start, start + 1, 1)[-1]
-    return [int(m) for m in range(int(start // 60), int(end // 60), 60)] + [int(end // 60)]
+    return bucket_bounds(start, day_starts(settings.zone, start, start + 1, 1)[-1], 60, False, settings.zone)
 
 
 def hours(found: dict[int, dict[str, int]], bounds: list[int], settings: Settings) -> list[dict]:
