@@ -222,3 +222,9 @@ def test_a_deleted_cameras_series_go_with_its_zones_and_lines_and_no_other_camer
     metrics.forget_camera("never-added")
     text = metrics.exposition().decode()
     assert 'camera="gone"' not in text and 'maskwatch_camera_up{camera="kept"} 1.0' in text
+
+
+def test_a_camera_no_replica_watches_is_unwatched(tmp_path):
+    with TestClient(create_app(Settings(cameras_enabled=False, cameras_db=tmp_path / "c.db"), load_models=False)) as client:
+        state = client.post("/v1/cameras", json={"id": "x", "url": "rtsp://127.0.0.1:9/x"}).json()
+        assert state["status"] == "unwatched" and state["watched_by"] is None and state["frames_analysed"] == 0
