@@ -40,9 +40,10 @@ class Settings(BaseSettings):
                                 "aspects (1, 4:3, 3:2, 16:9) at start-up, faster and with the same faces; false = always "
                                 "its dynamic shape (BENCHMARKS.md, \"The CPU pipeline\")")
     precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
-        "auto", description="auto = int8 on openvino-ir where the export holds int8 networks (`python -m training.qat`), "
-        "else fp32; fp16 runs the classifier and the detector backbone in half precision on CUDA (ignored on CPU); "
-        "bf16 is OpenVINO's inference precision on a CPU with bf16 units; int8 runs openvino-ir's int8 networks")
+        "auto", description="auto = fp32 everywhere; int8 runs openvino-ir's int8 networks (`python -m training.qat`), "
+        "faster and a little less accurate, never a default (research/results/labels/README.md); fp16 runs the "
+        "classifier and the detector backbone in half precision on CUDA (ignored on CPU); bf16 is OpenVINO's inference "
+        "precision on a CPU with bf16 units")
     torch_threads: int = Field(0, ge=0, description="threads running the networks (torch or OpenVINO) per copy of them; "
                                "0 = the CPUs this process may use")
     model_copies: int = Field(0, ge=0, description="openvino-ir: copies of the networks, each run by a thread of its own, "

@@ -31,8 +31,9 @@ def installed(backend: str) -> bool:
 
 
 def effective_precision(precision: str, device: str) -> str:
-    """The precision a backend is chosen for on `device` (a device type): fp16 is for CUDA, and means fp32 elsewhere;
-    auto means fp32 here (what auto finally runs at is `models.plan.resolve_precision`'s)."""
+    """The precision the networks run at on `device` (a device type): fp16 is for CUDA, and means fp32 elsewhere;
+    auto means fp32. int8 and bf16 are never a default: on the pooled held-out images they cost more than a default
+    may (research/results/labels/README.md, "The int8 default")."""
     return "fp32" if precision == "auto" or (precision == "fp16" and device != "cuda") else precision
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from models.backends import effective_precision, resolve_backend
 from models.defaults import WEIGHTS
 from models.errors import BackendError
-from models.export_format import read_export
 
 NVIDIA_DRIVER = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg")
 
@@ -56,13 +55,6 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def resolve_precision(precision: str, backend: str, device_type: str, model_dir: Path) -> str:
-    """`auto` is int8 on openvino-ir where the export holds int8 networks (`python -m training.qat`), else fp32."""
-    if precision == "auto":
-        return "int8" if backend == "openvino-ir" and read_export(Path(model_dir) / "openvino").get("int8") else "fp32"
-    return effective_precision(precision, device_type)
-
-
 def resolve_plan(device: str = "auto", backend: str = "auto", precision: str = "auto", model_dir: str | Path = WEIGHTS,
                  threads: int = 0, model_copies: int = 0, batch_max_size: int = 0, model_process: bool | None = None,
                  cpu_threads: int = 0) -> RuntimePlan:
@@ -76,6 +68,6 @@ def resolve_plan(device: str = "auto", backend: str = "auto", precision: str = "
     copies = 1 if backend != "openvino-ir" or in_child else model_copies or min(2, available_cpus())
     # on a CPU a padded batch is slower than the images one by one
     batch = batch_max_size or (16 if device_type == "cuda" else 1)
-    return RuntimePlan(device=device, backend=backend, precision=resolve_precision(precision, backend, device_type, model_dir),
+    return RuntimePlan(device=device, backend=backend, precision=effective_precision(precision, device_type),
                        threads=threads or available_cpus(), model_copies=copies, model_process=in_child, batch_size=batch,
                        cpu_threads=cpu_threads or available_cpus())

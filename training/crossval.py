@@ -24,7 +24,8 @@ from training.classifier_engine import fit, predict_logits
 from training.data import add_data_args, load_data
 from training.device import pick_device
 from training.faces import FaceTable
-from training.metrics import calibrate, calibrated_probs, fit_temperature, per_dataset, summarize
+from training.mask_synthesis import add_synthetic_faces, synthetic_for
+from training.metrics import calibrate, calibrated_probs, fit_temperature, per_dataset, per_size, size_bin, summarize
 from training.plots import plot_confusion
 from training.recipe import TrainConfig, add_recipe_args, recipe_from_args
 from training.splits import FOLDS_FILE, INCORRECT, image_split, load_split, thin_class
@@ -33,19 +34,22 @@ VARIANTS = {f"{keep}{'_tta' if tta else ''}": (keep, tta) for keep in ("best", "
 
 
 def fold_indices(table: FaceTable, voc: list, test_stems: list[str], fold: int,
-                 rare_fraction: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A fold's train, validation and test faces: its other images split 90/10, training part optionally thinned."""
+                 rare_fraction: float = 1.0, synthetic: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fold's train, validation and test faces: its other images split 90/10, training part optionally thinned,
+    with the synthetic faces made from its training images (`synthetic`: `add_synthetic_faces`'s sources)."""
     rest = [im for im in voc if im.stem not in set(test_stems)]
     inner = image_split(rest, seed=fold, fractions=(0.9, 0.1, 0.0))
     train_idx, val_idx = table.select_images(inner["train"]), table.select_images(inner["val"])
     if rare_fraction < 1:
         train_idx = thin_class(train_idx, table.labels, INCORRECT, rare_fraction, seed=fold)
+    if synthetic is not None:
+        train_idx = np.concatenate([train_idx, synthetic_for(table, synthetic, inner["train"])])
     return train_idx, val_idx, table.select_images(test_stems)
 
 
 def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfig, fold: int, device, logit_bias: bool,
-             rare_fraction: float = 1.0) -> dict:
-    train_idx, val_idx, test_idx = fold_indices(table, voc, test_stems, fold, rare_fraction)
+             rare_fraction: float = 1.0, synthetic: np.ndarray | None = None) -> dict:
+    train_idx, val_idx, test_idx = fold_indices(table, voc, test_stems, fold, rare_fraction, synthetic)
     result = fit(table, train_idx, val_idx, cfg, device, progress=False)
     x_val, x_test = (to_tensor(table.crops(idx, cfg.input_size, cfg.margin)) for idx in (val_idx, test_idx))
     y_val = table.labels[val_idx]
@@ -62,7 +66,7 @@ def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfi
     return {"test_idx": test_idx, "logits": chosen["test_logits"], "temperature": temperature, "bias": bias,
             "val_labels": y_val, "val_probs": calibrated_probs(chosen["val_logits"], temperature, bias),
             "variants": variants, "best_epoch": result.best_epoch, "seconds": result.seconds,
-            "rare_train_faces": int((table.labels[train_idx] == INCORRECT).sum())}
+            "rare_train_faces": int((table.labels[train_idx] == INCORRECT).sum()), "train_faces": len(train_idx)}
 
 
 def save_predictions(path: Path, table: FaceTable, results: list[dict]) -> None:
@@ -72,6 +76,7 @@ def save_predictions(path: Path, table: FaceTable, results: list[dict]) -> None:
               "val_labels": np.concatenate([r["val_labels"] for r in results])}
     arrays["test_labels"] = table.labels[arrays["test_idx"]]
     arrays["test_dataset"] = table.datasets[arrays["test_idx"]]
+    arrays["test_size_bin"] = size_bin(table.boxes[arrays["test_idx"]])
     for name in VARIANTS:
         for part in ("test", "val"):
             arrays[f"{name}_{part}"] = np.concatenate([r["variants"][name][f"{part}_probs"] for r in results])
@@ -92,6 +97,8 @@ def main() -> None:
     parser.add_argument("--rare-fraction", type=float, default=1.0,
                         help="train each fold on only this share of its incorrectly-worn faces (a learning curve; tests keep all)")
     parser.add_argument("--logit-bias", action="store_true", help="also fit an ACA logit bias per fold (on its validation part)")
+    parser.add_argument("--synthetic-masks", action="store_true",
+                        help="also train on masks drawn onto unmasked training faces (training/mask_synthesis.py); tests stay real")
     parser.add_argument("--folds-file", default=str(FOLDS_FILE), help="CV folds (training.make_splits --out for your own data)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default="runs/crossval")
@@ -102,16 +109,18 @@ def main() -> None:
     device = pick_device(args.device)
     voc = load_data(parser, args)
     table = FaceTable.from_voc(voc)
+    real_faces = len(table.labels)
+    synthetic = add_synthetic_faces(table) if args.synthetic_masks else None
     held = {im.stem for im in voc}
     folds = [[s for s in fold if s in held] for fold in load_split(args.folds_file)["folds"]]
     start = time.perf_counter()
     results = []
     for k, stems in enumerate(folds):
-        results.append(run_fold(table, voc, stems, cfg, k, device, args.logit_bias, args.rare_fraction))
+        results.append(run_fold(table, voc, stems, cfg, k, device, args.logit_bias, args.rare_fraction, synthetic))
         print(f"fold {k + 1}/{len(folds)} done: best epoch {results[-1]['best_epoch']}, T={results[-1]['temperature']:.2f}, bias={np.round(results[-1]['bias'], 2).tolist()}, "
               f"{results[-1]['seconds']:.0f}s", flush=True)
     idx = np.concatenate([r["test_idx"] for r in results])
-    assert len(idx) == len(table.labels) and len(set(idx.tolist())) == len(idx), "every face must be tested exactly once"
+    assert len(idx) == real_faces and len(set(idx.tolist())) == len(idx), "every face must be tested exactly once"
     y = table.labels[idx]
     raw = np.concatenate([r["logits"] for r in results])
     temp_only = np.concatenate([calibrated_probs(r["logits"], r["temperature"]) for r in results])
@@ -119,8 +128,13 @@ def main() -> None:
     report = {"recipe": dataclasses.asdict(cfg), "device": str(device), "minutes": (time.perf_counter() - start) / 60,
               "temperatures": [r["temperature"] for r in results], "biases": [r["bias"].tolist() for r in results],
               "best_epochs": [r["best_epoch"] for r in results], "rare_fraction": args.rare_fraction,
-              "rare_train_faces": [r["rare_train_faces"] for r in results],
+              "rare_train_faces": [r["rare_train_faces"] for r in results], "train_faces": [r["train_faces"] for r in results],
+              "synthetic_masks": args.synthetic_masks,
               "pooled": summarize(y, final), "per_dataset": per_dataset(y, final, table.datasets[idx]),
+              "per_size": per_size(y, final, table.boxes[idx]),
+              "per_dataset_size": {name: per_size(y[table.datasets[idx] == name], final[table.datasets[idx] == name],
+                                                  table.boxes[idx][table.datasets[idx] == name])
+                                   for name in dict.fromkeys(table.datasets[idx].tolist())},
               "validation": summarize(np.concatenate([r["val_labels"] for r in results]), np.concatenate([r["val_probs"] for r in results])), "pooled_temperature_only": summarize(y, temp_only),
               "pooled_uncalibrated": summarize(y, calibrated_probs(raw)),
               "variants": variant_summaries(y, results)}
@@ -131,7 +145,7 @@ def main() -> None:
     plot_confusion(report["pooled"]["confusion_matrix"], out / "confusion_matrix.png", "5-fold image-level CV, pooled")
     keys = ("n", "acc_with_mask", "acc_without_mask", "acc_mask_worn_incorrectly", "aca", "ece")
     print(json.dumps({k: report["pooled"][k] for k in keys}, indent=1))
-    for name, p in report["per_dataset"].items():
+    for name, p in {**report["per_dataset"], **report["per_size"]}.items():
         print(name, {k: round(p[k], 4) for k in keys})
     for name in ("validation", "pooled_uncalibrated", "pooled_temperature_only"):
         print(name, {k: round(report[name][k], 4) for k in ("aca", "acc_mask_worn_incorrectly", "ece")})

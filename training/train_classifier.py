@@ -19,6 +19,7 @@ from training.classifier_engine import fit, predict_logits
 from training.data import add_data_args, load_data
 from training.device import pick_device
 from training.faces import FaceTable
+from training.mask_synthesis import add_synthetic_faces, synthetic_for
 from training.metrics import calibrate, calibrated_probs, per_dataset, summarize
 from training.plots import plot_confusion, plot_loss_curves
 from training.recipe import TrainConfig, add_recipe_args, recipe_from_args
@@ -37,6 +38,8 @@ def main() -> None:
     add_recipe_args(parser, preset="paper")
     parser.add_argument("--rare-fraction", type=float, default=1.0,
                         help="train on only this share of the incorrectly-worn training faces (a learning curve; val and test keep all)")
+    parser.add_argument("--synthetic-masks", action="store_true",
+                        help="also train on masks drawn onto the train part's unmasked faces (training/mask_synthesis.py)")
     parser.add_argument("--calibrate", action="store_true", help="fit a softmax temperature on the validation part")
     parser.add_argument("--logit-bias", action="store_true", help="with --calibrate, also fit an ACA logit bias (see training/metrics.py)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
@@ -55,6 +58,11 @@ def main() -> None:
     except ValueError as err:
         parser.error(str(err))
     parts["train"] = thin_class(parts["train"], table.labels, INCORRECT, args.rare_fraction, seed=cfg.seed)
+    if args.synthetic_masks:
+        source = add_synthetic_faces(table)
+        train_images = sorted({table.stems[i] for i in table.image_index[parts["train"]]})
+        parts["train"] = np.concatenate([parts["train"], synthetic_for(table, source, train_images)])
+        print(f"{int((source >= 0).sum())} synthetic faces, {len(parts['train'])} training faces with those of the train part")
     try:
         result = fit(table, parts["train"], parts["val"], cfg, device)
     except PretrainedWeightsUnavailable as err:
@@ -77,7 +85,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     spec = ClassifierSpec(cfg.arch, cfg.input_size, cfg.margin, temperature, tuple(bias.tolist()), cfg.flip_tta,
                           meta={"config": dataclasses.asdict(cfg), "split": args.split, "best_epoch": result.best_epoch,
-                                "data": [Path(d).name for d in args.data]})
+                                "data": [Path(d).name for d in args.data], "synthetic_masks": args.synthetic_masks})
     save_checkpoint(out / "classifier.pt", result.model.cpu(), spec)
     (out / "history.json").write_text(json.dumps(result.history, indent=1))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
