@@ -6,7 +6,7 @@ import pytest
 
 from training.crossval import fold_indices
 from training.faces import FaceTable
-from training.mask_synthesis import STYLES, WITH, add_synthetic_faces, draw_mask, drawn_cloth, face_points, synthetic_for, worn
+from training.mask_synthesis import STYLES, WITH, LandmarkFinder, add_synthetic_faces, draw_mask, drawn_cloth, face_points, load_templates, synthetic_for, worn
 from training.splits import INCORRECT, WITHOUT
 
 # a frontal face in a 100 x 100 box: eyes, nose tip, mouth corners
@@ -73,3 +73,10 @@ def test_a_fold_trains_on_the_synthetic_faces_of_its_training_images_only(voc_im
     assert (source[val_idx] < 0).all() and (source[test_idx] < 0).all()
     assert len(synthetic_for(table, source, test_stems)) > 0  # the held-out image had some, and they were left out
     assert not set(synthetic_for(table, source, test_stems)) & set(train_idx)
+
+
+def test_missing_templates_or_landmark_model_say_where_they_were_looked_for(tmp_path, voc_images):
+    with pytest.raises(FileNotFoundError, match="no mask templates"):
+        add_synthetic_faces(FaceTable.from_voc(voc_images), finder=landmarks_of, templates=load_templates(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no YuNet"):
+        LandmarkFinder(tmp_path / "yunet.onnx")

@@ -110,7 +110,10 @@ def main() -> None:
     voc = load_data(parser, args)
     table = FaceTable.from_voc(voc)
     real_faces = len(table.labels)
-    synthetic = add_synthetic_faces(table) if args.synthetic_masks else None
+    try:
+        synthetic = add_synthetic_faces(table) if args.synthetic_masks else None
+    except FileNotFoundError as err:
+        parser.error(f"--synthetic-masks: {err}")
     held = {im.stem for im in voc}
     folds = [[s for s in fold if s in held] for fold in load_split(args.folds_file)["folds"]]
     start = time.perf_counter()

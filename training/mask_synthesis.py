@@ -45,6 +45,8 @@ class Template:
 
 
 def load_templates(folder: Path = TEMPLATES) -> list[Template]:
+    if not (folder / "masks.cfg").is_file():
+        raise FileNotFoundError(f"no mask templates at {folder} (masks.cfg and templates/, as in ../shared/data/mask-templates)")
     cfg = configparser.ConfigParser()
     cfg.read(folder / "masks.cfg")
     out = []
@@ -133,6 +135,8 @@ class LandmarkFinder:
     """YuNet's five landmarks of the face in a box, found on a patch scaled so that the face is large enough."""
 
     def __init__(self, model: Path = YUNET):
+        if not model.is_file():
+            raise FileNotFoundError(f"no YuNet face detector at {model} (../shared/pretrained/yunet_n_640_640.onnx)")
         self.net = cv2.FaceDetectorYN.create(str(model), "", (320, 320), score_threshold=0.6, nms_threshold=0.3)
 
     def __call__(self, patch: np.ndarray, box: np.ndarray) -> np.ndarray | None:

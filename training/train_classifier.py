@@ -59,7 +59,10 @@ def main() -> None:
         parser.error(str(err))
     parts["train"] = thin_class(parts["train"], table.labels, INCORRECT, args.rare_fraction, seed=cfg.seed)
     if args.synthetic_masks:
-        source = add_synthetic_faces(table)
+        try:
+            source = add_synthetic_faces(table)
+        except FileNotFoundError as err:
+            parser.error(f"--synthetic-masks: {err}")
         train_images = sorted({table.stems[i] for i in table.image_index[parts["train"]]})
         parts["train"] = np.concatenate([parts["train"], synthetic_for(table, source, train_images)])
         print(f"{int((source >= 0).sum())} synthetic faces, {len(parts['train'])} training faces with those of the train part")
