@@ -32,7 +32,8 @@ def test_the_drawn_mask_hides_the_nose_only_when_worn_correctly(style, nose_cove
     image = np.full((110, 100, 3), 128, np.uint8)
     template = drawn_cloth(np.random.default_rng(3))
     points = worn(face_points(LANDMARKS, BOX), LANDMARKS, style, np.random.default_rng(0))
-    masked = draw_mask(image, template, points)
+    masked, area = draw_mask(image, template, points)
+    assert 0.1 < area / 80 / 90 < 0.8
     nose, mouth = (57, 50), (72, 50)  # rows and columns: just above the nose tip, the middle of the mouth
     assert (masked[nose] != 128).any() == nose_covered
     assert (masked[mouth] != 128).any() == (style != "chin")

@@ -35,6 +35,7 @@ STYLES = ("correct", "nose_out", "chin", "askew")
 STYLE_SHARES = (0.45, 0.3, 0.1, 0.15)
 LANDMARK_SIDE = 160  # the face is scaled to about this many pixels for YuNet, which misses small faces
 PATCH_MARGIN = 0.6  # context kept around the source face, enough for crops with jitter and margin
+MASK_AREA = (0.1, 0.8)  # a drawn mask's area as a share of its face box's; outside it the warp went wrong
 
 
 @dataclass
@@ -96,24 +97,26 @@ def face_points(landmarks: np.ndarray, box: np.ndarray) -> np.ndarray:
     nose_to_mouth = max(float((mouth - nose) @ v), 0.2 * eye_gap)
     left = np.clip(nose[0] - box[0], 0.6 * eye_gap, 1.6 * eye_gap)
     right = np.clip(box[2] - nose[0], 0.6 * eye_gap, 1.6 * eye_gap)
-    bridge = eyes.mean(axis=0) + 0.45 * (nose - eyes.mean(axis=0))
+    bridge = eyes.mean(axis=0) + 0.3 * (nose - eyes.mean(axis=0))  # high enough that landmark error leaves the nose covered
     lip = mouth + 0.35 * nose_to_mouth * v
     chin = mouth + 2.0 * nose_to_mouth * v
     return np.float32([nose - left * u, bridge, nose + right * u, lip - 0.9 * left * u, chin, lip + 0.9 * right * u])
 
 
 def worn(points: np.ndarray, landmarks: np.ndarray, style: str, rng: np.random.Generator) -> np.ndarray:
-    """The face points moved for a mask worn `style`: a correct mask only jitters."""
+    """The face points moved for a mask worn `style`: a correct mask only jitters; pulled down, its top edge
+    goes below the nose tip (or the mouth) while its bottom edge moves less, as a mask pulled down folds."""
     nose, mouth = landmarks[2], landmarks[3:5].mean(axis=0)
     down = points[4] - points[1]
     down = down / max(float(np.linalg.norm(down)), 1e-6)
     width = float(np.linalg.norm(points[2] - points[0]))
     if style == "correct":
-        return points + rng.normal(0, 0.02 * width, points.shape).astype(np.float32)
-    if style == "nose_out":
-        return points + ((nose - points[1]) @ down + rng.uniform(0.05, 0.2) * width) * down
-    if style == "chin":
-        return points + ((mouth - points[1]) @ down + rng.uniform(0.05, 0.15) * width) * down
+        return points + rng.normal(0, 0.015 * width, points.shape).astype(np.float32)
+    if style in ("nose_out", "chin"):
+        below = nose if style == "nose_out" else mouth
+        top = (below - points[1]) @ down + rng.uniform(0.03, 0.12) * width
+        bottom = rng.uniform(0.05, 0.15 if style == "nose_out" else 0.3) * width
+        return points + np.float32([[top], [top], [top], [bottom], [bottom], [bottom]]) * down
     angle = np.deg2rad(rng.uniform(15, 35) * rng.choice((-1, 1)))
     rotation = np.float32([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     centre = points.mean(axis=0)
@@ -121,14 +124,15 @@ def worn(points: np.ndarray, landmarks: np.ndarray, style: str, rng: np.random.G
     return (points - centre) @ rotation.T + centre + shift + 0.3 * ((nose - points[1]) @ down) * down
 
 
-def draw_mask(image: np.ndarray, template: Template, points: np.ndarray) -> np.ndarray:
-    """`image` with the template warped onto `points`, its colour dimmed to the face's light."""
+def draw_mask(image: np.ndarray, template: Template, points: np.ndarray) -> tuple[np.ndarray, float]:
+    """`image` with the template warped onto `points`, its colour dimmed to the face's light, and the mask's area
+    in pixels."""
     homography, _ = cv2.findHomography(template.anchors, points, 0)
     h, w = image.shape[:2]
     warped = cv2.warpPerspective(template.rgba, homography, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
     alpha = cv2.GaussianBlur(warped[..., 3:].astype(np.float32) / 255, (3, 3), 0)[..., None]
     light = np.clip(image.mean() / 140.0, 0.45, 1.1)
-    return (image * (1 - alpha) + warped[..., :3] * light * alpha).astype(np.uint8)
+    return (image * (1 - alpha) + warped[..., :3] * light * alpha).astype(np.uint8), float(alpha.sum())
 
 
 class LandmarkFinder:
@@ -188,7 +192,9 @@ def add_synthetic_faces(table: FaceTable, min_side: float = 16.0, seed: int = 0,
             continue
         style = STYLES[rng.choice(len(STYLES), p=STYLE_SHARES)]
         points = worn(face_points(landmarks, local), landmarks, style, rng)
-        masked = draw_mask(patch, pick_template(templates, landmarks, rng), points)
+        masked, area = draw_mask(patch, pick_template(templates, landmarks, rng), points)
+        if not MASK_AREA[0] <= area / float(np.prod(local[2:] - local[:2])) <= MASK_AREA[1]:
+            continue  # a warp gone wrong on landmarks YuNet misplaced
         made.append((i, masked, local, WITH if style == "correct" else INCORRECT, style))
     return _append(table, made)
 
