@@ -98,7 +98,7 @@ def plot(report: dict, arms: list[str], path: Path) -> None:
         ax.axvline(0, color="black", lw=0.5)
         ax.set(yticks=[y * (len(arms) - 1) for y in range(len(names))], yticklabels=names,
                title=f"{metric} move against {arms[0]}", xlabel="move, with the bootstrap's 95% interval")
-        ax.invert_yaxis()
+    axes[0].invert_yaxis()  # the axes share it: once puts the first group on top
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
