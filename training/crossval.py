@@ -62,7 +62,9 @@ def run_fold(table: FaceTable, voc: list, test_stems: list[str], cfg: TrainConfi
         variants[name] = {"val_logits": val_logits, "val_probs": calibrated_probs(val_logits, t),
                           "test_logits": test_logits, "test_probs": calibrated_probs(test_logits, t)}
     chosen = variants[f"{cfg.keep}{'_tta' if cfg.flip_tta else ''}"]
-    temperature, bias = calibrate(chosen["val_logits"], y_val, table.labels[train_idx], logit_bias)
+    # the prior the logit bias discounts is the real faces': synthetic ones would make the rare class look common
+    real_train = train_idx if synthetic is None else train_idx[synthetic[train_idx] < 0]
+    temperature, bias = calibrate(chosen["val_logits"], y_val, table.labels[real_train], logit_bias)
     return {"test_idx": test_idx, "logits": chosen["test_logits"], "temperature": temperature, "bias": bias,
             "val_labels": y_val, "val_probs": calibrated_probs(chosen["val_logits"], temperature, bias),
             "variants": variants, "best_epoch": result.best_epoch, "seconds": result.seconds,

@@ -58,6 +58,7 @@ def main() -> None:
     except ValueError as err:
         parser.error(str(err))
     parts["train"] = thin_class(parts["train"], table.labels, INCORRECT, args.rare_fraction, seed=cfg.seed)
+    real_train = parts["train"]  # the prior the logit bias discounts: synthetic faces would make the rare class look common
     if args.synthetic_masks:
         try:
             source = add_synthetic_faces(table)
@@ -73,7 +74,7 @@ def main() -> None:
 
     val_logits, test_logits = (part_logits(result.model, table, parts[p], cfg) for p in ("val", "test"))
     y_val, y_test = table.labels[parts["val"]], table.labels[parts["test"]]
-    temperature, bias = calibrate(val_logits, y_val, table.labels[parts["train"]], args.logit_bias) if args.calibrate else (1.0, np.zeros(3))
+    temperature, bias = calibrate(val_logits, y_val, table.labels[real_train], args.logit_bias) if args.calibrate else (1.0, np.zeros(3))
     metrics = {"val": summarize(y_val, calibrated_probs(val_logits, temperature, bias)),
                "val_uncalibrated": summarize(y_val, calibrated_probs(val_logits)),
                "test": summarize(y_test, calibrated_probs(test_logits, temperature, bias)),
