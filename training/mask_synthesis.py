@@ -15,6 +15,7 @@ source image: a fold or part trains on the synthetic faces of its own training i
 """
 import argparse
 import configparser
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,9 +173,10 @@ def pick_template(templates: list[Template], landmarks: np.ndarray, rng: np.rand
 
 
 def add_synthetic_faces(table: FaceTable, min_side: float = 16.0, seed: int = 0, templates: list[Template] | None = None,
-                        finder: LandmarkFinder | None = None) -> np.ndarray:
+                        finder: Callable[[np.ndarray, np.ndarray], np.ndarray | None] | None = None) -> np.ndarray:
     """Append one synthetic masked face per unmasked face of `table` (with a found face); returns, per face of the
-    table, the index of the image it was made from (-1 for real faces)."""
+    table, the index of the image it was made from (-1 for real faces). `finder` gives a face's five landmarks
+    (a `LandmarkFinder` unless given)."""
     rng = np.random.default_rng(seed)
     templates = templates or load_templates()
     finder = finder or LandmarkFinder()
