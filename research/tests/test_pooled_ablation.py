@@ -1,0 +1,27 @@
+"""The paired bootstrap of research.pooled_ablation: a copy of the reference moves by nothing, a better arm moves
+up with an interval above zero, and groups split faces by dataset and size."""
+import numpy as np
+
+from research.pooled_ablation import bootstrap, groups, scores
+from training.splits import INCORRECT
+
+
+def test_scores_weigh_each_face_by_how_often_a_draw_took_it():
+    y = np.array([0, 1, 2, 2])
+    correct = np.array([True, True, True, False])
+    assert scores(y, correct, np.ones(4)) == (np.mean([1, 1, 0.5]), 0.5)
+    assert scores(y, correct, np.array([1, 1, 3, 1]))[1] == 0.75  # the right rare face drawn three times
+
+
+def test_a_copy_moves_by_nothing_and_a_better_arm_moves_up():
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1, 2, 2], 50)
+    images = np.repeat(np.arange(100), 2)
+    base = rng.random(len(y)) < 0.7
+    better = base | (y == INCORRECT)  # every rare face right
+    members = groups(np.array(["a"] * len(y)), np.array(["under 24 px"] * len(y)))
+    report = bootstrap(y, {"base": base, "copy": base.copy(), "better": better}, images, members, 100, rng)
+    assert report["both"]["copy"]["move"]["aca"] == [0.0, 0.0, 0.0]
+    move, low, _ = report["both"]["better"]["move"]["incorrect"]
+    assert move > 0 and low > 0 and report["both"]["better"]["incorrect"] == 1.0
+    assert report["a, under 24 px"]["faces"] == len(y) and report["over 48 px"]["faces"] == 0
