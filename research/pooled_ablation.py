@@ -20,11 +20,10 @@ import numpy as np
 from research.cv_logit_bias import rescore
 from training.data import add_data_args, load_data
 from training.faces import FaceTable
-from training.metrics import size_bin
+from training.metrics import SIZE_BINS, size_bin
 from training.splits import INCORRECT
 
 NAMES = {"face-mask-detection": "Kaggle", "ilc-face-mask": "ILC"}
-SIZES = ("under 24 px", "24-48 px", "over 48 px")
 
 
 def scores(y: np.ndarray, correct: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
@@ -38,10 +37,10 @@ def groups(datasets: np.ndarray, sizes: np.ndarray) -> dict[str, np.ndarray]:
     out = {"both": np.ones(len(datasets), bool)}
     for d in dict.fromkeys(datasets.tolist()):
         out[NAMES.get(d, d)] = datasets == d
-    for s in SIZES:
+    for s in SIZE_BINS:
         out[s] = sizes == s
     for d in dict.fromkeys(datasets.tolist()):
-        for s in SIZES:
+        for s in SIZE_BINS:
             out[f"{NAMES.get(d, d)}, {s}"] = (datasets == d) & (sizes == s)
     return out
 

@@ -126,7 +126,7 @@ def main() -> None:
               f"{results[-1]['seconds']:.0f}s", flush=True)
     idx = np.concatenate([r["test_idx"] for r in results])
     assert len(idx) == real_faces and len(set(idx.tolist())) == len(idx), "every face must be tested exactly once"
-    y = table.labels[idx]
+    y, datasets = table.labels[idx], table.datasets[idx]
     raw = np.concatenate([r["logits"] for r in results])
     temp_only = np.concatenate([calibrated_probs(r["logits"], r["temperature"]) for r in results])
     final = np.concatenate([calibrated_probs(r["logits"], r["temperature"], r["bias"]) for r in results])
@@ -135,11 +135,10 @@ def main() -> None:
               "best_epochs": [r["best_epoch"] for r in results], "rare_fraction": args.rare_fraction,
               "rare_train_faces": [r["rare_train_faces"] for r in results], "train_faces": [r["train_faces"] for r in results],
               "synthetic_masks": args.synthetic_masks,
-              "pooled": summarize(y, final), "per_dataset": per_dataset(y, final, table.datasets[idx]),
+              "pooled": summarize(y, final), "per_dataset": per_dataset(y, final, datasets),
               "per_size": per_size(y, final, table.boxes[idx]),
-              "per_dataset_size": {name: per_size(y[table.datasets[idx] == name], final[table.datasets[idx] == name],
-                                                  table.boxes[idx][table.datasets[idx] == name])
-                                   for name in dict.fromkeys(table.datasets[idx].tolist())},
+              "per_dataset_size": {name: per_size(y[datasets == name], final[datasets == name], table.boxes[idx][datasets == name])
+                                   for name in dict.fromkeys(datasets.tolist())},
               "validation": summarize(np.concatenate([r["val_labels"] for r in results]), np.concatenate([r["val_probs"] for r in results])), "pooled_temperature_only": summarize(y, temp_only),
               "pooled_uncalibrated": summarize(y, calibrated_probs(raw)),
               "variants": variant_summaries(y, results)}

@@ -75,17 +75,19 @@ def per_dataset(y_true: np.ndarray, probs: np.ndarray, datasets: np.ndarray) -> 
     return {name: summarize(y_true[datasets == name], probs[datasets == name]) for name in dict.fromkeys(datasets.tolist())}
 
 
+SIZE_BINS = ("under 24 px", "24-48 px", "over 48 px")  # a face box's shorter side
+
+
 def size_bin(boxes: np.ndarray) -> np.ndarray:
-    """Each box's size bin, named as in `per_size`: under 24, 24-48 or over 48 pixels on its shorter side."""
+    """Each box's name in `SIZE_BINS`."""
     side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    names = np.array(["under 24 px", "24-48 px", "over 48 px"])
-    return names[np.digitize(side, [24, 48])]
+    return np.array(SIZE_BINS)[np.digitize(side, [24, 48])]
 
 
 def per_size(y_true: np.ndarray, probs: np.ndarray, boxes: np.ndarray) -> dict[str, dict]:
     """`summarize` of the faces of each size bin alone."""
     bins = size_bin(boxes)
-    return {name: summarize(y_true[bins == name], probs[bins == name]) for name in ("under 24 px", "24-48 px", "over 48 px")}
+    return {name: summarize(y_true[bins == name], probs[bins == name]) for name in SIZE_BINS}
 
 
 def fit_logit_bias(logits: np.ndarray, y_true: np.ndarray, prior: np.ndarray, temperature: float = 1.0,

@@ -17,7 +17,7 @@ TRAINING_API = {
     "training.evaluate": {"EVAL_MIN_CONFIDENCE", "batched_detections", "detection_report", "drop_ignored", "load_ignore",
                           "pipeline_predictions", "select_part"},
     "training.faces": {"FaceTable"},
-    "training.metrics": {"calibrate", "calibrated_probs", "per_dataset", "size_bin", "summarize"},
+    "training.metrics": {"calibrate", "calibrated_probs", "per_dataset", "SIZE_BINS", "size_bin", "summarize"},
     "training.recipe": {"PRESETS", "TrainConfig", "add_recipe_args", "recipe_from_args"},
     "training.splits": {"FOLDS_FILE", "INCORRECT", "PARTS", "SPLIT_FILES", "load_split", "part_indices", "thin_images"},
     "training.train_classifier": {"part_logits"},
