@@ -8,8 +8,10 @@ placement is ours. The six face points come from five landmarks (eyes, nose tip,
 the WIDER FACE detector in ../shared/pretrained that OpenCV runs (`cv2.FaceDetectorYN`), and from the face's box.
 
 Worn incorrectly is the same mask moved: down below the nose tip (nose out), down onto the chin (nose and mouth
-out), or turned and shifted to one side. Besides the 21 templates, every mask is recoloured, patterned or
-replaced by a drawn cloth shape of our own half the time, so that the classifier cannot learn 21 pictures.
+out), or turned and shifted to one side. Besides the 21 templates, every mask is recoloured (mostly in the
+colours masks are sold in), now and then patterned, or replaced by a drawn cloth shape of our own half the time,
+so that the classifier cannot learn 21 pictures. A mask is drawn as the photo shows the face: from a template
+shrunk to about its size, softened, grainy, and through one JPEG pass.
 Each synthetic face is a new image in the `FaceTable`, a patch around its source face, and remembers that
 source image: a fold or part trains on the synthetic faces of its own training images only.
 """
@@ -37,6 +39,10 @@ STYLE_SHARES = (0.45, 0.3, 0.1, 0.15)
 LANDMARK_SIDE = 160  # the face is scaled to about this many pixels for YuNet, which misses small faces
 PATCH_MARGIN = 0.6  # context kept around the source face, enough for crops with jitter and margin
 MASK_AREA = (0.1, 0.8)  # a drawn mask's area as a share of its face box's; outside it the warp went wrong
+# colours masks are mostly sold in (surgical blue and green, white, black, grey, navy, pink, beige): a mask in a
+# random colour with a loud pattern looks drawn, and a classifier can learn "drawn" instead of "worn"
+MASK_COLOURS = np.float32([[150, 190, 220], [170, 210, 190], [235, 235, 235], [35, 35, 38], [130, 130, 135],
+                           [40, 50, 90], [225, 180, 190], [200, 180, 150]])
 
 
 @dataclass
@@ -59,27 +65,36 @@ def load_templates(folder: Path = TEMPLATES) -> list[Template]:
     return out
 
 
+def mask_colour(rng: np.random.Generator) -> np.ndarray:
+    """A common mask colour, a little off, most of the time; any colour otherwise."""
+    if rng.random() < 0.8:
+        return np.clip(MASK_COLOURS[rng.integers(len(MASK_COLOURS))] + rng.normal(0, 10, 3), 0, 255).astype(np.float32)
+    return rng.integers(15, 240, 3).astype(np.float32)
+
+
 def drawn_cloth(rng: np.random.Generator) -> Template:
-    """A cloth mask of our own: a rounded shape through its six anchors, in one plain colour."""
+    """A cloth mask of our own: a rounded shape through its six anchors, in one colour, darker towards its sides
+    as a curved cloth is lit."""
     w, h = 300, 240
     anchors = np.float32([[12, 70], [150, 8], [288, 70], [24, 175], [150, 232], [276, 175]])
     outline = np.int32([anchors[0], [70, 22], anchors[1], [230, 22], anchors[2], anchors[5], [230, 215], anchors[4],
                         [70, 215], anchors[3]])
-    rgba = np.zeros((h, w, 4), np.uint8)
-    cv2.fillPoly(rgba, [outline], (*rng.integers(20, 235, 3).tolist(), 255), cv2.LINE_AA)
-    cv2.line(rgba, (150, 8), (150, 232), (0, 0, 0, 255), 1, cv2.LINE_AA)  # the seam of a two-piece cloth mask
-    return Template("drawn_cloth", rgba, anchors)
+    alpha = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(alpha, [outline], 255, cv2.LINE_AA)
+    shade = 0.7 + 0.3 * np.cos(np.linspace(-np.pi / 2, np.pi / 2, w, dtype=np.float32))[None, :, None]
+    rgb = np.broadcast_to(shade * mask_colour(rng), (h, w, 3)).copy()
+    rgb[:, 149:151] *= 0.6  # the seam of a two-piece cloth mask
+    return Template("drawn_cloth", np.dstack([rgb.astype(np.uint8), alpha]), anchors)
 
 
 def restyle(template: Template, rng: np.random.Generator) -> Template:
-    """The template in another colour, with stripes or dots, keeping its folds' shading."""
+    """The template in another colour, now and then with stripes or dots, keeping its folds' shading."""
     rgb = template.rgba[..., :3].astype(np.float32)
     shade = rgb.mean(axis=2, keepdims=True) / max(float(rgb.mean()), 1.0)
-    colour = rng.integers(15, 240, 3).astype(np.float32)
-    out = np.clip(shade * colour, 0, 255)
-    pattern = rng.choice(("plain", "stripes", "dots"))
+    out = np.clip(shade * mask_colour(rng), 0, 255)
+    pattern = rng.choice(("plain", "stripes", "dots"), p=(0.8, 0.1, 0.1))
     if pattern != "plain":
-        second = rng.integers(15, 240, 3).astype(np.float32)
+        second = mask_colour(rng)
         yy, xx = np.mgrid[:rgb.shape[0], :rgb.shape[1]]
         period = int(rng.integers(12, 40))
         on = (yy // period) % 2 == 0 if pattern == "stripes" else ((yy % period) < period // 3) & ((xx % period) < period // 3)
@@ -125,15 +140,33 @@ def worn(points: np.ndarray, landmarks: np.ndarray, style: str, rng: np.random.G
     return (points - centre) @ rotation.T + centre + shift + 0.3 * ((nose - points[1]) @ down) * down
 
 
-def draw_mask(image: np.ndarray, template: Template, points: np.ndarray) -> tuple[np.ndarray, float]:
-    """`image` with the template warped onto `points`, its colour dimmed to the face's light, and the mask's area
-    in pixels."""
+def draw_mask(image: np.ndarray, template: Template, points: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """`image` with the template warped onto `points`, its colour dimmed to the face's light, as soft and grainy as
+    the photo, and the mask's area in pixels."""
+    template = sized_template(template, points)
     homography, _ = cv2.findHomography(template.anchors, points, 0)
     h, w = image.shape[:2]
     warped = cv2.warpPerspective(template.rgba, homography, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
-    alpha = cv2.GaussianBlur(warped[..., 3:].astype(np.float32) / 255, (3, 3), 0)[..., None]
+    warped = cv2.GaussianBlur(warped.astype(np.float32), (0, 0), rng.uniform(0.3, 1.0))
+    alpha = warped[..., 3:] / 255
     light = np.clip(image.mean() / 140.0, 0.45, 1.1)
-    return (image * (1 - alpha) + warped[..., :3] * light * alpha).astype(np.uint8), float(alpha.sum())
+    grain = rng.normal(0, rng.uniform(1, 5), warped[..., :3].shape)
+    masked = np.clip(image * (1 - alpha) + (warped[..., :3] * light + grain) * alpha, 0, 255).astype(np.uint8)
+    # one JPEG pass over the patch, so that the mask carries the photo's compression as the face around it does
+    _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(masked, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(50, 95))])
+    return cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), float(alpha.sum())
+
+
+def sized_template(template: Template, points: np.ndarray) -> Template:
+    """The template area-resized to about the size it is drawn at: a 300-pixel template warped straight onto a
+    30-pixel face aliases its edges and pattern into noise no camera makes."""
+    scale = np.linalg.norm(points[2] - points[0]) / max(float(np.linalg.norm(template.anchors[2] - template.anchors[0])), 1.0)
+    if scale >= 0.5:
+        return template
+    h, w = template.rgba.shape[:2]
+    size = (max(int(w * scale * 2), 8), max(int(h * scale * 2), 8))  # twice the drawn size: the warp still has pixels to spare
+    rgba = cv2.resize(template.rgba, size, interpolation=cv2.INTER_AREA)
+    return Template(template.name, rgba, template.anchors * np.float32([size[0] / w, size[1] / h]))
 
 
 class LandmarkFinder:
@@ -194,7 +227,7 @@ def add_synthetic_faces(table: FaceTable, min_side: float = 16.0, seed: int = 0,
             continue
         style = STYLES[rng.choice(len(STYLES), p=STYLE_SHARES)]
         points = worn(face_points(landmarks, local), landmarks, style, rng)
-        masked, area = draw_mask(patch, pick_template(templates, landmarks, rng), points)
+        masked, area = draw_mask(patch, pick_template(templates, landmarks, rng), points, rng)
         if not MASK_AREA[0] <= area / float(np.prod(local[2:] - local[:2])) <= MASK_AREA[1]:
             continue  # a warp gone wrong on landmarks YuNet misplaced
         made.append((i, masked, local, WITH if style == "correct" else INCORRECT, style))
