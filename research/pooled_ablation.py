@@ -10,6 +10,11 @@ The images of each dataset are then drawn with replacement, the same draw for ev
 incorrectly-worn accuracy are recomputed: the 95% interval of an arm's move against the first arm says whether
 these images can tell it from chance. Per dataset and per face size (the annotated box's shorter side).
 Writes ablation.json, ablation.md and ablation.png.
+
+    python -m research.pooled_ablation --arm base=runs/cv46_base --routed small_faces=runs/cv46_96_lowres,runs/cv46_96 ...
+
+A routed arm reads two runs: the first for the faces under 24 px, the second for the rest, as a service that sends
+each face to one of two classifiers by its size would. It routes by the annotated box, as the groups are made.
 """
 import argparse
 import json
@@ -103,24 +108,38 @@ def plot(report: dict, arms: list[str], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def last_epoch(folder: str, voc: list) -> tuple[np.ndarray, np.ndarray]:
+    """The faces a crossval run tested, and whether its last epoch (with the fold's logit bias) got each one right."""
+    probs, y, _, _ = rescore(folder, "last", voc)
+    return np.load(Path(folder) / "predictions.npz")["test_idx"], probs.argmax(axis=1) == y
+
+
+def arm_correct(spec: str, read: dict[str, tuple], sizes: np.ndarray) -> np.ndarray:
+    """Whether an arm got each face right: its run's answers, or a routed arm's ("SMALL_DIR,OTHER_DIR"), the first
+    run's for faces under 24 px and the second's for the rest."""
+    folders = spec.split(",")
+    return np.where(sizes == SIZE_BINS[0], read[folders[0]][1], read[folders[-1]][1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(parser)
     parser.add_argument("--arm", action="append", required=True, help="NAME=DIR of a training.crossval run; the first is the reference")
+    parser.add_argument("--routed", action="append", default=[],
+                        help="NAME=SMALL_DIR,OTHER_DIR: faces under 24 px read from SMALL_DIR, the rest from OTHER_DIR")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("runs/pooled_ablation"))
     args = parser.parse_args()
     voc = load_data(parser, args)
     table = FaceTable.from_voc(voc, load_images=False)
-    arms = dict(a.split("=", 1) for a in args.arm)
-    correct, order = {}, None
-    for name, folder in arms.items():
-        probs, y, _, _ = rescore(folder, "last", voc)
-        idx = np.load(Path(folder) / "predictions.npz")["test_idx"]
-        if order is not None and not np.array_equal(idx, order):
-            parser.error(f"{folder} tested other faces than the first arm")
-        order, correct[name] = idx, probs.argmax(axis=1) == y
-    members = groups(table.datasets[order], size_bin(table.boxes[order]))
+    arms = dict(a.split("=", 1) for a in args.arm + args.routed)
+    read = {folder: last_epoch(folder, voc) for spec in arms.values() for folder in spec.split(",")}
+    order = next(iter(read.values()))[0]
+    if any(not np.array_equal(idx, order) for idx, _ in read.values()):
+        parser.error("every run must test the same faces (the same folds)")
+    sizes = size_bin(table.boxes[order])
+    correct = {name: arm_correct(spec, read, sizes) for name, spec in arms.items()}
+    members = groups(table.datasets[order], sizes)
     report = bootstrap(table.labels[order], correct, table.image_index[order], members, args.samples, np.random.default_rng(0))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ablation.json").write_text(json.dumps({"arms": arms, "samples": args.samples, "groups": report}, indent=1) + "\n")

@@ -6,7 +6,7 @@ import pytest
 
 from training.crossval import fold_indices
 from training.faces import FaceTable
-from training.mask_synthesis import STYLES, WITH, LandmarkFinder, sized_template, add_synthetic_faces, draw_mask, drawn_cloth, face_points, load_templates, synthetic_for, worn
+from training.mask_synthesis import STYLES, WITH, LandmarkFinder, add_synthetic_faces, draw_mask, drawn_cloth, face_points, load_templates, sized_template, synthetic_for, worn
 from training.splits import INCORRECT, WITHOUT
 
 # a frontal face in a 100 x 100 box: eyes, nose tip, mouth corners

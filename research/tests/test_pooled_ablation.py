@@ -1,8 +1,9 @@
 """The paired bootstrap of research.pooled_ablation: a copy of the reference moves by nothing, a better arm moves
-up with an interval above zero, and groups split faces by dataset and size."""
+up with an interval above zero, groups split faces by dataset and size, and a routed arm reads each face from the
+run its size sends it to."""
 import numpy as np
 
-from research.pooled_ablation import bootstrap, groups, scores
+from research.pooled_ablation import arm_correct, bootstrap, groups, scores
 from training.splits import INCORRECT
 
 
@@ -25,3 +26,11 @@ def test_a_copy_moves_by_nothing_and_a_better_arm_moves_up():
     move, low, _ = report["both"]["better"]["move"]["incorrect"]
     assert move > 0 and low > 0 and report["both"]["better"]["incorrect"] == 1.0
     assert report["a, under 24 px"]["faces"] == len(y) and report["over 48 px"]["faces"] == 0
+
+
+def test_a_routed_arm_reads_small_faces_from_its_first_run_and_the_rest_from_its_second():
+    idx = np.arange(3)
+    read = {"small": (idx, np.array([True, True, True])), "other": (idx, np.array([False, False, False]))}
+    sizes = np.array(["under 24 px", "24-48 px", "over 48 px"])
+    assert arm_correct("small,other", read, sizes).tolist() == [True, False, False]
+    assert arm_correct("other", read, sizes).tolist() == [False, False, False]
