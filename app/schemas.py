@@ -26,7 +26,8 @@ class Summary(BaseModel):
 
 class ModelInfo(BaseModel):
     detector: str
-    classifier: str
+    classifier: str = Field(description="the classifier's name; with a small-face classifier (faces under 24 px), "
+                            "its name after a '+'")
     device: str
     backend: str = Field("torch", description="what runs the networks: torch, openvino or onnxruntime")
     precision: str = Field("fp32", description="fp32, fp16 on CUDA, or bf16 with OpenVINO")

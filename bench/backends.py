@@ -5,7 +5,7 @@
 
 A backend is NAME (fp32), NAME:PRECISION or NAME:PRECISION:dynamic (openvino-ir on its dynamic-shape network only,
 not the static ones), then any SETTING=VALUE for its server (`openvino-ir:int8:model_copies=1` sets
-MASKWATCH_MODEL_COPIES=1). Each round times every backend once on the same images, so
+MASKWATCH_MODEL_COPIES=1; `model_dir=DIR` runs other weights in both parts). Each round times every backend once on the same images, so
 a machine that slows down during the run slows all of them alike.
 1. model-only, per image: detect (shrink + detector), classify (one batch of 16 faces of the image, its
    detected boxes repeated), detect + classify (`MaskPipeline.__call__`; decoding not timed);
@@ -29,6 +29,7 @@ from bench import load, machine
 from bench.__main__ import FIXTURE, ints, uploads
 from bench.report import save
 from models.backends import BACKENDS, NEEDS, installed
+from models.defaults import WEIGHTS
 from models.face_pipeline import FacePipeline, to_rgb
 from models.loading import open_pipeline
 from models.plan import resolve_plan
@@ -68,8 +69,9 @@ def model_round(pipeline: FacePipeline, images: list[np.ndarray], times: dict[st
 def model_only(backends: list[str], images: list[np.ndarray], rounds: int) -> dict:
     pipelines = {}
     for b in backends:
-        name, precision, static, _ = parse_backend(b)
-        pipelines[b] = open_pipeline(resolve_plan("cpu", name, precision), static_shapes=static)
+        name, precision, static, extra = parse_backend(b)
+        model_dir = extra.get("MASKWATCH_MODEL_DIR", WEIGHTS)  # model_dir=DIR: other weights, as the server's setting
+        pipelines[b] = open_pipeline(resolve_plan("cpu", name, precision, model_dir), model_dir, static_shapes=static)
         pipelines[b].warm_up()
     times = {b: {"detect": [], f"classify_{FACES}_faces": [], "detect_classify": []} for b in backends}
     for pipeline in pipelines.values():

@@ -3,7 +3,8 @@
     python -m models.export                                   # models/weights/*.pt -> models/weights/openvino/
     python -m models.export --detector runs/det/detector.pt --classifier runs/clf/classifier.pt --out DIR
 
-Writes detector.xml/.bin, classifier.xml/.bin and export.json (what pre- and post-processing need, and the sha256
+Writes detector.xml/.bin, classifier.xml/.bin (and classifier-small.xml/.bin from a classifier-small.pt beside the
+classifier: `models.small_faces`) and export.json (what pre- and post-processing need, and the sha256
 of each .pt it came from: a pipeline loading the folder next to other weights refuses to start). Rerun it after
 every retraining; tests/test_ir_pipeline.py fails while the committed folder lags the committed weights.
 """
@@ -20,8 +21,9 @@ from models.checkpoint import load_checkpoint
 from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, pad32
 from models.detector import DetectorNetwork, load_detector
 from models.digest import sha256_of
-from models.export_format import FILES, FORMAT
+from models.export_format import FILES, FORMAT, SMALL_FILES
 from models.runtime import onnx_bytes
+from models.small_faces import SMALL_NETWORK, small_weights_beside
 
 
 def detector_config(detector_weights: Path) -> tuple[torch.nn.Module, dict]:
@@ -41,14 +43,21 @@ def classifier_config(classifier_weights: Path) -> tuple[torch.nn.Module, dict]:
 
 
 def export(detector_weights: Path, classifier_weights: Path, out: Path) -> dict:
-    """Write the folder `out` (its files replaced together at the end: a failed export leaves the old one whole)."""
+    """Write the folder `out` (its files replaced together at the end: a failed export leaves the old one whole),
+    with the small-face classifier too where one is beside `classifier_weights` (`models.small_faces`)."""
     detector, detector_cfg = detector_config(detector_weights)
-    classifier, classifier_cfg = classifier_config(classifier_weights)
-    size = classifier_cfg["input_size"]
     short, long = pad32(detector_cfg["min_size"]), pad32(detector_cfg["max_size"])
-    networks = {"detector": (detector, torch.zeros(1, 3, short, long), DetectorNetwork.OUTPUTS),
-                "classifier": (classifier, torch.zeros(1, 3, size, size), ["logits"])}
-    config = {"format": FORMAT, "detector": detector_cfg, "classifier": classifier_cfg}
+    networks = {"detector": (detector, torch.zeros(1, 3, short, long), DetectorNetwork.OUTPUTS)}
+    config = {"format": FORMAT, "detector": detector_cfg}
+    small_weights = small_weights_beside(classifier_weights)
+    for name, weights in (("classifier", classifier_weights), (SMALL_NETWORK, small_weights)):
+        if weights:
+            classifier, config[name] = classifier_config(weights)
+            size = config[name]["input_size"]
+            networks[name] = (classifier, torch.zeros(1, 3, size, size), ["logits"])
+    int8 = kept_int8(out, config)
+    if int8:
+        config["int8"] = int8
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         for name, (module, example, outputs) in networks.items():
@@ -56,11 +65,22 @@ def export(detector_weights: Path, classifier_weights: Path, out: Path) -> dict:
             # fp32: the folded BatchNorm weights are no longer fp16 values (an fp16 export moved labels on the test parts)
             openvino.save_model(network, Path(tmp) / f"{name}.xml", compress_to_fp16=False)
         (Path(tmp) / "export.json").write_text(json.dumps(config, indent=1) + "\n")
-        for name in FILES:
+        for name in FILES + (SMALL_FILES if small_weights else ()):
             (Path(tmp) / name).replace(out / name)
-    for stale in out.glob("*-int8.*"):  # quantised from the networks just replaced: `training.quantize` again
-        stale.unlink()
+    stale = [p for p in out.glob("*-int8.*") if p.name.split("-int8.")[0] not in int8]  # quantised from other weights
+    for path in stale + ([] if small_weights else [out / name for name in SMALL_FILES]):
+        path.unlink(missing_ok=True)
     return config
+
+
+def kept_int8(out: Path, config: dict) -> dict:
+    """The int8 records of `out`'s previous export whose networks were quantised from the weights exported now:
+    their files stay, the others are `training.qat`'s to make again."""
+    try:
+        previous = json.loads((out / "export.json").read_text()).get("int8", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {name: record for name, record in previous.items() if config.get(name, {}).get("sha256") == record.get("sha256")}
 
 
 def main() -> None:
@@ -70,7 +90,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_EXPORT, help="folder to write")
     args = parser.parse_args()
     config = export(args.detector, args.classifier, args.out)
-    print(f"wrote {args.out}: {config['detector']['name']} and {config['classifier']['name']}")
+    print(f"wrote {args.out}: {', '.join(config[name]['name'] for name in ('detector', 'classifier', SMALL_NETWORK) if name in config)}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from models.small_faces import route_probabilities
+
 
 @dataclass
 class Face:
@@ -61,7 +63,8 @@ class Job:
 
 class FacePipeline:
     """Detect, keep, classify. A subclass sets `classifier` (with `crops(rgb, boxes)` and `predict(crops)`),
-    `classes`, `min_confidence`, `max_faces` and `read_size`, and implements `detect_smalls`."""
+    `small_face_classifier` (the same, or None: `models.small_faces`), `classes`, `min_confidence`, `max_faces` and
+    `read_size`, and implements `detect_smalls`."""
 
     classes: tuple[str, ...]
     min_confidence: float
@@ -99,12 +102,21 @@ class FacePipeline:
         kept = scores >= (self.min_confidence if min_confidence is None else min_confidence)
         return boxes[kept][:self.max_faces], scores[kept][:self.max_faces]
 
+    def probabilities(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> np.ndarray:
+        """Class probabilities (N, classes) of the boxes of several RGB images, in order: one batch per classifier,
+        each face labelled by the classifier for its size (`models.small_faces`)."""
+        boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes]
+        return route_probabilities(self.classifier, self.small_face_classifier, images, boxes)
+
+    def predict_boxes(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """`probabilities` of one image's boxes."""
+        return self.probabilities([rgb], [boxes])
+
     def classify_batch(self, images: list[np.ndarray], boxes: list[np.ndarray],
                        det_scores: list[np.ndarray | None]) -> list[list[Face]]:
-        """Classify the boxes of several RGB images in one classifier batch; without scores, detection_score is 1."""
+        """Classify the boxes of several RGB images in one batch per classifier; without scores, detection_score is 1."""
         boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes]
-        crops = [self.classifier.crops(rgb, b) for rgb, b in zip(images, boxes)]
-        probs = self.classifier.predict(np.concatenate(crops)) if crops else None
+        probs = self.probabilities(images, boxes)
         faces, start = [], 0
         for image_boxes, scores in zip(boxes, det_scores):
             scores = np.ones(len(image_boxes)) if scores is None else scores

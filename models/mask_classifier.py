@@ -48,6 +48,10 @@ class MaskClassifier:
     def name(self) -> str:
         return f"{self.spec.arch}@{self.sha256[:12]}"
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.spec.classes
+
     @torch.inference_mode()
     def predict(self, crops: np.ndarray) -> np.ndarray:
         """uint8 RGB crops (N, S, S, 3) at `spec.input_size` -> probabilities (N, 3) in `spec.classes` order.

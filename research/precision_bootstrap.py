@@ -39,16 +39,16 @@ def pipelines(options: list[str]) -> dict[str, IRPipeline]:
     return {"fp32": mixed_pipeline("fp32", "fp32"), **{name: mixed_pipeline(*OPTIONS[name]) for name in options}}
 
 
-def records(images: list, preds: list[tuple], classifier) -> list[dict]:
+def records(images: list, preds: list[tuple], pipeline: IRPipeline) -> list[dict]:
     """Per image, per metric ("face" and each class): the scores of its detections, which are true positives, and
     its ground-truth count; VOC matching within one image does not depend on the others. "labels": the annotated
-    faces' labels and the classifier's on their annotated boxes."""
+    faces' labels and the pipeline's on their annotated boxes, each face labelled as served (`models.small_faces`)."""
     out = []
     for im, (boxes, labels, scores, _, _) in zip(images, preds):
         per = {"face": match([im.boxes], [(boxes, scores)], 0.5)[:3]}
         for c, name in enumerate(CLASSES):
             per[name] = match([im.boxes[im.labels == c]], [(boxes[labels == c], scores[labels == c])], 0.5)[:3]
-        per["labels"] = (im.labels, classifier.predict_boxes(im.load_rgb(), im.boxes).argmax(1))
+        per["labels"] = (im.labels, pipeline.predict_boxes(im.load_rgb(), im.boxes).argmax(1))
         out.append(per)
     return out
 
@@ -138,7 +138,7 @@ def main() -> None:
     report = {"samples": args.samples, "seed": args.seed, "parts": {}}
     for part in args.parts:
         images = [im for name in part.split("+") for im in select_part(data, name)]
-        found = {name: records(images, pipeline_predictions(batched_detections(p, images, 1), p.classifier, images), p.classifier)
+        found = {name: records(images, pipeline_predictions(batched_detections(p, images, 1), p, images), p)
                  for name, p in options.items()}
         report["parts"][part] = {}
         for dataset in dict.fromkeys(im.dataset for im in images):

@@ -57,14 +57,14 @@ def drop_ignored(images: list[VOCImage], preds: list[tuple], ignore: dict[str, n
     return out
 
 
-def pipeline_predictions(detections: list[tuple], classifier: MaskClassifier, images: list[VOCImage]) -> list[tuple]:
-    """Per image: (boxes, labels, scores, class probabilities, detection scores); score = detection x class confidence."""
+def pipeline_predictions(detections: list[tuple], classifier: MaskClassifier | FacePipeline, images: list[VOCImage]) -> list[tuple]:
+    """Per image: (boxes, labels, scores, class probabilities, detection scores); score = detection x class confidence.
+    `classifier`: a pipeline labels each face as it serves it (`models.small_faces`), a classifier alone all of them."""
     out = []
     for im, (boxes, det) in zip(images, detections):
-        rgb = im.load_rgb()
         keep = det >= EVAL_MIN_CONFIDENCE
         boxes, det = boxes[keep], det[keep]
-        probs = classifier.predict_boxes(rgb, boxes)
+        probs = classifier.predict_boxes(im.load_rgb(), boxes)
         out.append((boxes, probs.argmax(1) if len(probs) else np.zeros(0, int), det * probs.max(1, initial=0), probs, det))
     return out
 
@@ -184,7 +184,7 @@ def main() -> int:
         pipeline = MaskPipeline(args.detector_weights, args.weights, plan.device, precision=plan.precision, scale=args.scale,
                                 score_floor=args.score_floor, backend=backend)
     report["classifier"], report["detector"] = pipeline.info["classifier"], pipeline.info["detector"]
-    preds = pipeline_predictions(batched_detections(pipeline, images, args.batch), pipeline.classifier, images)
+    preds = pipeline_predictions(batched_detections(pipeline, images, args.batch), pipeline, images)
     report.update(detection_report(images, drop_ignored(images, preds, load_ignore(args.ignore))), ignore=args.ignore)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
