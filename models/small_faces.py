@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-SMALL_FACE_SIDE = 24  # the smallest size bin, as training.metrics.SIZE_BINS has it; not tuned
+SMALL_FACE_SIDE = 24  # the smallest size bin (training.metrics.SIZE_BINS is made from it); not tuned
 SMALL_NETWORK = "classifier-small"
 SMALL_WEIGHTS = f"{SMALL_NETWORK}.pt"
 
