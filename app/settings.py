@@ -20,7 +20,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MASKWATCH_", protected_namespaces=())
 
     model_dir: Path = Field(DEFAULT_MODEL_DIR, description="folder with detector.pt and classifier.pt (and "
-                            "classifier-small.pt, for the faces under 24 px), and the openvino/ folder "
+                            "classifier-small.pt and classifier-large.pt, for the faces under 24 px and from 48 px), "
+                            "and the openvino/ folder "
                             "`python -m models.export` writes from them")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted upload")

@@ -3,8 +3,8 @@
     python -m models.export                                   # models/weights/*.pt -> models/weights/openvino/
     python -m models.export --detector runs/det/detector.pt --classifier runs/clf/classifier.pt --out DIR
 
-Writes detector.xml/.bin, classifier.xml/.bin (and classifier-small.xml/.bin from a classifier-small.pt beside the
-classifier: `models.small_faces`) and export.json (what pre- and post-processing need, and the sha256
+Writes detector.xml/.bin, classifier.xml/.bin (and classifier-small and classifier-large .xml/.bin from the .pt files
+of those names beside the classifier: `models.face_sizes`) and export.json (what pre- and post-processing need, and the sha256
 of each .pt it came from: a pipeline loading the folder next to other weights refuses to start). Rerun it after
 every retraining; tests/test_ir_pipeline.py fails while the committed folder lags the committed weights.
 """
@@ -21,9 +21,9 @@ from models.checkpoint import load_checkpoint
 from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, pad32
 from models.detector import DetectorNetwork, load_detector
 from models.digest import sha256_of
-from models.export_format import FILES, FORMAT, SMALL_FILES
+from models.export_format import FILES, FORMAT, SIZE_FILES
+from models.face_sizes import MAIN_NETWORK, SIZE_NETWORKS, size_weights_beside
 from models.runtime import onnx_bytes
-from models.small_faces import SMALL_NETWORK, small_weights_beside
 
 
 def detector_config(detector_weights: Path) -> tuple[torch.nn.Module, dict]:
@@ -44,17 +44,15 @@ def classifier_config(classifier_weights: Path) -> tuple[torch.nn.Module, dict]:
 
 def export(detector_weights: Path, classifier_weights: Path, out: Path) -> dict:
     """Write the folder `out` (its files replaced together at the end: a failed export leaves the old one whole),
-    with the small-face classifier too where one is beside `classifier_weights` (`models.small_faces`)."""
+    with the size classifiers beside `classifier_weights` too (`models.face_sizes`)."""
     detector, detector_cfg = detector_config(detector_weights)
     short, long = pad32(detector_cfg["min_size"]), pad32(detector_cfg["max_size"])
     networks = {"detector": (detector, torch.zeros(1, 3, short, long), DetectorNetwork.OUTPUTS)}
     config = {"format": FORMAT, "detector": detector_cfg}
-    small_weights = small_weights_beside(classifier_weights)
-    for name, weights in (("classifier", classifier_weights), (SMALL_NETWORK, small_weights)):
-        if weights:
-            classifier, config[name] = classifier_config(weights)
-            size = config[name]["input_size"]
-            networks[name] = (classifier, torch.zeros(1, 3, size, size), ["logits"])
+    for name, weights in ({MAIN_NETWORK: classifier_weights} | size_weights_beside(classifier_weights)).items():
+        classifier, config[name] = classifier_config(weights)
+        size = config[name]["input_size"]
+        networks[name] = (classifier, torch.zeros(1, 3, size, size), ["logits"])
     int8 = kept_int8(out, config)
     if int8:
         config["int8"] = int8
@@ -65,10 +63,10 @@ def export(detector_weights: Path, classifier_weights: Path, out: Path) -> dict:
             # fp32: the folded BatchNorm weights are no longer fp16 values (an fp16 export moved labels on the test parts)
             openvino.save_model(network, Path(tmp) / f"{name}.xml", compress_to_fp16=False)
         (Path(tmp) / "export.json").write_text(json.dumps(config, indent=1) + "\n")
-        for name in FILES + (SMALL_FILES if small_weights else ()):
+        for name in FILES + sum((SIZE_FILES[n] for n in SIZE_NETWORKS if n in config), ()):
             (Path(tmp) / name).replace(out / name)
     stale = [p for p in out.glob("*-int8.*") if p.name.split("-int8.")[0] not in int8]  # quantised from other weights
-    for path in stale + ([] if small_weights else [out / name for name in SMALL_FILES]):
+    for path in stale + [out / f for n in SIZE_NETWORKS if n not in config for f in SIZE_FILES[n]]:
         path.unlink(missing_ok=True)
     return config
 
@@ -90,7 +88,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_EXPORT, help="folder to write")
     args = parser.parse_args()
     config = export(args.detector, args.classifier, args.out)
-    print(f"wrote {args.out}: {', '.join(config[name]['name'] for name in ('detector', 'classifier', SMALL_NETWORK) if name in config)}")
+    print(f"wrote {args.out}: {', '.join(config[name]['name'] for name in ('detector', MAIN_NETWORK, *SIZE_NETWORKS) if name in config)}")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,11 @@ from pathlib import Path
 
 from models.digest import sha256_of
 from models.errors import BackendError
-from models.small_faces import SMALL_NETWORK
+from models.face_sizes import MAIN_NETWORK, SIZE_NETWORKS
 
 FORMAT = "maskwatch-openvino/1"
 FILES = ("detector.xml", "detector.bin", "classifier.xml", "classifier.bin", "export.json")
-SMALL_FILES = (f"{SMALL_NETWORK}.xml", f"{SMALL_NETWORK}.bin")  # with a small-face classifier (models.small_faces)
+SIZE_FILES = {name: (f"{name}.xml", f"{name}.bin") for name in SIZE_NETWORKS}  # with a size classifier (models.face_sizes)
 
 
 def read_export(folder: Path) -> dict:
@@ -21,7 +21,7 @@ def read_export(folder: Path) -> dict:
     config = json.loads(path.read_text())
     if config.get("format") != FORMAT or not {"detector", "classifier"} <= config.keys():
         raise BackendError(f"{path} is not a whole MaskWatch export of format {FORMAT}: run `python -m models.export --out {folder}`")
-    for name in ("detector", "classifier", SMALL_NETWORK):
+    for name in ("detector", MAIN_NETWORK, *SIZE_NETWORKS):
         if lags(folder, config, name):
             raise BackendError(f"{folder} was exported from another {name} than {folder.parent / (name + '.pt')}: "
                                f"run `python -m models.export --out {folder}`")
@@ -29,11 +29,11 @@ def read_export(folder: Path) -> dict:
 
 
 def lags(folder: Path, config: dict, name: str) -> bool:
-    """Whether network `name` of the export was made from other weights than the .pt beside the folder; for the
-    small-face classifier, also whether one was added or removed there since. Without .pt files (the CPU image)
+    """Whether network `name` of the export was made from other weights than the .pt beside the folder; for a size
+    classifier, also whether one was added or removed there since. Without .pt files (the CPU image)
     there is nothing to lag."""
     weights = folder.parent / f"{name}.pt"
     exported = config.get(name, {}).get("sha256")
     if weights.is_file():
         return sha256_of(weights) != exported
-    return name == SMALL_NETWORK and exported is not None and (folder.parent / "classifier.pt").is_file()
+    return name in SIZE_NETWORKS and exported is not None and (folder.parent / f"{MAIN_NETWORK}.pt").is_file()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from models.small_faces import route_probabilities
+from models.face_sizes import route_probabilities
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Job:
 
 class FacePipeline:
     """Detect, keep, classify. A subclass sets `classifier` (with `crops(rgb, boxes)` and `predict(crops)`),
-    `small_face_classifier` (the same, or None: `models.small_faces`), `classes`, `min_confidence`, `max_faces` and
+    `classifiers` (it and the size classifiers beside it, by network name: `models.face_sizes`), `classes`, `min_confidence`, `max_faces` and
     `read_size`, and implements `detect_smalls`."""
 
     classes: tuple[str, ...]
@@ -104,9 +104,9 @@ class FacePipeline:
 
     def probabilities(self, images: list[np.ndarray], boxes: list[np.ndarray]) -> np.ndarray:
         """Class probabilities (N, classes) of the boxes of several RGB images, in order: one batch per classifier,
-        each face labelled by the classifier for its size (`models.small_faces`)."""
+        each face labelled by the classifier for its size (`models.face_sizes`)."""
         boxes = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes]
-        return route_probabilities(self.classifier, self.small_face_classifier, images, boxes)
+        return route_probabilities(self.classifiers, images, boxes)
 
     def predict_boxes(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """`probabilities` of one image's boxes."""

@@ -27,8 +27,8 @@ from models.crops import crop_faces
 from models.defaults import DEFAULT_EXPORT, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, long_side, pad32
 from models.export_format import read_export
 from models.face_pipeline import FacePipeline
+from models.face_sizes import MAIN_NETWORK, SIZE_NETWORKS, classifier_name
 from models.labels import IMAGENET_MEAN, IMAGENET_STD
-from models.small_faces import SMALL_NETWORK, classifier_name
 
 # Long over short side of the images the detector has static networks for: the common photo and camera shapes.
 STATIC_ASPECTS = (1, 4 / 3, 3 / 2, 16 / 9)
@@ -226,10 +226,9 @@ class IRPipeline(FacePipeline):
         read_size = (scale, long_side(scale)) if scale else (config["detector"]["min_size"], config["detector"]["max_size"])
         self.detector = IRDetector(network_file(folder, config, "detector", self.precision), config["detector"], threads,
                                    self.precision, *read_size, static_shapes)
-        self.classifier = IRClassifier(network_file(folder, config, "classifier", self.precision), config["classifier"],
-                                       threads, self.precision)
-        self.small_face_classifier = (IRClassifier(network_file(folder, config, SMALL_NETWORK, self.precision), config[SMALL_NETWORK],
-                                              threads, self.precision) if SMALL_NETWORK in config else None)
+        self.classifiers = {name: IRClassifier(network_file(folder, config, name, self.precision), config[name], threads, self.precision)
+                            for name in (MAIN_NETWORK, *SIZE_NETWORKS) if name in config}
+        self.classifier = self.classifiers[MAIN_NETWORK]
         self.classes = self.classifier.classes
         self.min_confidence, self.max_faces = min_confidence, max_faces
         self.detector.score_floor = score_floor
@@ -240,14 +239,14 @@ class IRPipeline(FacePipeline):
 
     @property
     def info(self) -> dict[str, str]:
-        return {"detector": self.detector.config["name"], "classifier": classifier_name(self.classifier, self.small_face_classifier), "device": "cpu",
+        return {"detector": self.detector.config["name"], "classifier": classifier_name(self.classifiers), "device": "cpu",
                 "backend": self.backend, "precision": self.precision}
 
     def warm_up(self, max_batch: int = 1) -> None:
         """Compile every detector network, so that no request waits for one."""
         self.detector.compile_all()
         self.detect(np.zeros((300, 400, 3), np.uint8))
-        for classifier in filter(None, (self.classifier, self.small_face_classifier)):
+        for classifier in self.classifiers.values():
             size = classifier.config["input_size"]
             classifier.predict(np.zeros((1, size, size, 3), np.uint8))
 

@@ -15,9 +15,9 @@ from models.backends import BackendError
 from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DETECTOR_SCALE, MAX_FACES, MIN_CONFIDENCE, SCORE_FLOOR, long_side, pad32
 from models.detector import HalfBackbone, detect, load_detector
 from models.face_pipeline import Face, FacePipeline, Job, shrink, to_rgb
+from models.face_sizes import MAIN_NETWORK, classifier_name, size_weights_beside
 from models.mask_classifier import MaskClassifier
 from models.runtime import compiler
-from models.small_faces import classifier_name, small_weights_beside
 
 __all__ = ["DEFAULT_CLASSIFIER", "DEFAULT_DETECTOR", "DETECTOR_SCALE", "MAX_FACES", "MIN_CONFIDENCE", "SCORE_FLOOR", "Face", "Job",
            "MaskPipeline", "long_side", "shrink", "to_rgb"]
@@ -46,8 +46,8 @@ class MaskPipeline(FacePipeline):
         self.detector, self.detector_spec, sha = load_detector(detector_weights, self.device)
         self.detector_name = f"fcos_{self.detector_spec.body}@{sha[:12]}"
         self.classifier = MaskClassifier(classifier_weights, self.device, precision, self.backend)
-        small_weights = small_weights_beside(classifier_weights)
-        self.small_face_classifier = MaskClassifier(small_weights, self.device, precision, self.backend) if small_weights else None
+        self.classifiers = {MAIN_NETWORK: self.classifier} | {
+            name: MaskClassifier(path, self.device, precision, self.backend) for name, path in size_weights_beside(classifier_weights).items()}
         self.classes = self.classifier.classes
         self.min_confidence = min_confidence
         self.max_faces = max_faces
@@ -71,9 +71,8 @@ class MaskPipeline(FacePipeline):
         blank = np.zeros((300, 400, 3), np.uint8)
         for size in range(1, (max_batch if self.device.type == "cuda" else 1) + 1):
             self.detect_batch([blank] * size)
-        self.classifier.warm_up()
-        if self.small_face_classifier:
-            self.small_face_classifier.warm_up()
+        for classifier in self.classifiers.values():
+            classifier.warm_up()
 
     def set_scale(self, short_side: int) -> None:
         """Read images at this short side (long side at most 4/3 of it) instead of the scale in the weights."""
@@ -90,7 +89,7 @@ class MaskPipeline(FacePipeline):
     @property
     def info(self) -> dict[str, str]:
         """What the service reports as its model: weights, device, backend, precision."""
-        return {"detector": self.detector_name, "classifier": classifier_name(self.classifier, self.small_face_classifier), "device": str(self.device),
+        return {"detector": self.detector_name, "classifier": classifier_name(self.classifiers), "device": str(self.device),
                 "backend": self.backend, "precision": self.precision}
 
     def detect_smalls(self, smalls: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -13,8 +13,9 @@ Writes ablation.json, ablation.md and ablation.png.
 
     python -m research.pooled_ablation --arm base=runs/cv46_base --routed small_faces=runs/cv46_96_lowres,runs/cv46_96 ...
 
-A routed arm reads two runs: the first for the faces under 24 px, the second for the rest, as a service that sends
-each face to one of two classifiers by its size would. It routes by the annotated box, as the groups are made.
+A routed arm reads two runs, the first for the faces under 24 px and the second for the rest, or three, one per size
+bin (under 24, 24-48, over 48 px), as a service that sends each face to a classifier by its size would. It routes by
+the annotated box, as the groups are made.
 """
 import argparse
 import json
@@ -115,10 +116,11 @@ def last_epoch(folder: str, voc: list) -> tuple[np.ndarray, np.ndarray]:
 
 
 def arm_correct(spec: str, read: dict[str, tuple], sizes: np.ndarray) -> np.ndarray:
-    """Whether an arm got each face right: its run's answers, or a routed arm's ("SMALL_DIR,OTHER_DIR"), the first
-    run's for faces under 24 px and the second's for the rest."""
+    """Whether an arm got each face right: its run's answers, or a routed arm's, each face read from the run for its
+    size bin: "SMALL_DIR,OTHER_DIR" (under 24 px, the rest) or "SMALL_DIR,MIDDLE_DIR,LARGE_DIR" (one per bin)."""
     folders = spec.split(",")
-    return np.where(sizes == SIZE_BINS[0], read[folders[0]][1], read[folders[-1]][1])
+    per_bin = folders + folders[-1:] * (len(SIZE_BINS) - len(folders))
+    return np.select([sizes == name for name in SIZE_BINS], [read[f][1] for f in per_bin])
 
 
 def main() -> None:
@@ -126,13 +128,16 @@ def main() -> None:
     add_data_args(parser)
     parser.add_argument("--arm", action="append", required=True, help="NAME=DIR of a training.crossval run; the first is the reference")
     parser.add_argument("--routed", action="append", default=[],
-                        help="NAME=SMALL_DIR,OTHER_DIR: faces under 24 px read from SMALL_DIR, the rest from OTHER_DIR")
+                        help="NAME=SMALL_DIR,OTHER_DIR (faces under 24 px from SMALL_DIR, the rest from OTHER_DIR) or "
+                             "NAME=SMALL_DIR,MIDDLE_DIR,LARGE_DIR (one run per size bin)")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("runs/pooled_ablation"))
     args = parser.parse_args()
     voc = load_data(parser, args)
     table = FaceTable.from_voc(voc, load_images=False)
     arms = dict(a.split("=", 1) for a in args.arm + args.routed)
+    if any(len(spec.split(",")) > len(SIZE_BINS) for spec in arms.values()):
+        parser.error(f"a routed arm names at most {len(SIZE_BINS)} runs, one per size bin")
     read = {folder: last_epoch(folder, voc) for spec in arms.values() for folder in spec.split(",")}
     order = next(iter(read.values()))[0]
     if any(not np.array_equal(idx, order) for idx, _ in read.values()):

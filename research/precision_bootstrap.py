@@ -42,7 +42,7 @@ def pipelines(options: list[str]) -> dict[str, IRPipeline]:
 def records(images: list, preds: list[tuple], pipeline: IRPipeline) -> list[dict]:
     """Per image, per metric ("face" and each class): the scores of its detections, which are true positives, and
     its ground-truth count; VOC matching within one image does not depend on the others. "labels": the annotated
-    faces' labels and the pipeline's on their annotated boxes, each face labelled as served (`models.small_faces`)."""
+    faces' labels and the pipeline's on their annotated boxes, each face labelled as served (`models.face_sizes`)."""
     out = []
     for im, (boxes, labels, scores, _, _) in zip(images, preds):
         per = {"face": match([im.boxes], [(boxes, scores)], 0.5)[:3]}

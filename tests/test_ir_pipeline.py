@@ -53,19 +53,20 @@ def test_the_committed_export_is_of_the_committed_weights():
     config = read_export(DEFAULT_EXPORT)
     assert config["detector"]["sha256"] == sha256_of(DEFAULT_DETECTOR)
     assert config["classifier"]["sha256"] == sha256_of(DEFAULT_CLASSIFIER)
-    assert config["classifier-small"]["sha256"] == sha256_of(DEFAULT_CLASSIFIER.with_name("classifier-small.pt"))
+    for name in ("classifier-small", "classifier-large"):
+        assert config[name]["sha256"] == sha256_of(DEFAULT_CLASSIFIER.with_name(f"{name}.pt"))
     assert {name: record["sha256"] for name, record in config["int8"].items()} == {
         "detector": sha256_of(DEFAULT_DETECTOR), "classifier": sha256_of(DEFAULT_CLASSIFIER)}
 
 
-def test_faces_under_24_px_are_labelled_by_the_small_face_classifier(ir, torch_pipeline, voc_images):
+def test_each_face_is_labelled_by_the_classifier_for_its_size(ir, torch_pipeline, voc_images):
     rgb = voc_images[0].load_rgb()
-    boxes = np.array([[10.0, 10, 30, 30], [10, 10, 60, 60]])
+    boxes = np.array([[10.0, 10, 30, 30], [10, 10, 50, 50], [10, 10, 70, 70]])  # 20, 40 and 60 px
     for pipeline in (ir, torch_pipeline):
         probs = pipeline.predict_boxes(rgb, boxes)
-        assert np.allclose(probs[:1], pipeline.small_face_classifier.predict_boxes(rgb, boxes[:1]), atol=1e-6)
-        assert np.allclose(probs[1:], pipeline.classifier.predict_boxes(rgb, boxes[1:]), atol=1e-6)
-        assert pipeline.info["classifier"] == f"{pipeline.classifier.name}+{pipeline.small_face_classifier.name}"
+        for k, name in enumerate(("classifier-small", "classifier", "classifier-large")):
+            assert np.allclose(probs[k], pipeline.classifiers[name].predict_boxes(rgb, boxes[k:k + 1]), atol=1e-6)
+        assert pipeline.info["classifier"] == "+".join(pipeline.classifiers[n].name for n in ("classifier", "classifier-small", "classifier-large"))
     assert np.allclose(ir.predict_boxes(rgb, boxes), torch_pipeline.predict_boxes(rgb, boxes), atol=1e-3)
 
 
@@ -73,7 +74,8 @@ def test_int8_runs_the_quantised_networks(ir, voc_images):
     pipeline = IRPipeline(precision="int8")
     assert pipeline.info["precision"] == "int8"
     assert (pipeline.detector.path.name, pipeline.classifier.path.name) == ("detector-int8.xml", "classifier-int8.xml")
-    assert pipeline.small_face_classifier.path.name == "classifier-small.xml"  # not quantised: fp32
+    assert [pipeline.classifiers[n].path.name for n in ("classifier-small", "classifier-large")] == [
+        "classifier-small.xml", "classifier-large.xml"]  # not quantised: fp32
     rgb = voc_images[0].load_rgb()
     found, expected = pipeline(rgb), ir(rgb)
     assert abs(len(found) - len(expected)) <= 1 and found[0].box != expected[0].box
@@ -179,7 +181,7 @@ def test_an_export_loads_and_finds_the_same_faces(tmp_path, ir, voc_images):
     (tmp_path / "export.json").write_text(json.dumps({"int8": {"detector": {"sha256": "other"},
                                                                "classifier": {"sha256": sha256_of(DEFAULT_CLASSIFIER)}}}))
     config = export(DEFAULT_DETECTOR, DEFAULT_CLASSIFIER, tmp_path)
-    networks = ["classifier", "classifier-small", "detector"]  # the small-face classifier beside the shipped one
+    networks = ["classifier", "classifier-large", "classifier-small", "detector"]  # the size classifiers beside the shipped one
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{n}.{e}" for n in networks for e in ("xml", "bin")]
                                                                 + ["export.json", "classifier-int8.xml"])
     assert list(config["int8"]) == ["classifier"]  # the detector's int8 was of other weights: training.qat again

@@ -59,7 +59,7 @@ def drop_ignored(images: list[VOCImage], preds: list[tuple], ignore: dict[str, n
 
 def pipeline_predictions(detections: list[tuple], classifier: MaskClassifier | FacePipeline, images: list[VOCImage]) -> list[tuple]:
     """Per image: (boxes, labels, scores, class probabilities, detection scores); score = detection x class confidence.
-    `classifier`: a pipeline labels each face as it serves it (`models.small_faces`), a classifier alone all of them."""
+    `classifier`: a pipeline labels each face as it serves it (`models.face_sizes`), a classifier alone all of them."""
     out = []
     for im, (boxes, det) in zip(images, detections):
         keep = det >= EVAL_MIN_CONFIDENCE

@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from models.small_faces import SMALL_FACE_SIDE
+from models.face_sizes import LARGE_FACE_SIDE, SMALL_FACE_SIDE, size_index
 
 NUM_CLASSES = 3
 
@@ -77,14 +77,13 @@ def per_dataset(y_true: np.ndarray, probs: np.ndarray, datasets: np.ndarray) -> 
     return {name: summarize(y_true[datasets == name], probs[datasets == name]) for name in dict.fromkeys(datasets.tolist())}
 
 
-SIZE_EDGES = (SMALL_FACE_SIDE, 48)  # a face box's shorter side; under the first, the service's small-face classifier
-SIZE_BINS = (f"under {SIZE_EDGES[0]} px", f"{SIZE_EDGES[0]}-{SIZE_EDGES[1]} px", f"over {SIZE_EDGES[1]} px")
+# a face box's shorter side, binned as the service picks its classifier (models.face_sizes)
+SIZE_BINS = (f"under {SMALL_FACE_SIDE} px", f"{SMALL_FACE_SIDE}-{LARGE_FACE_SIDE} px", f"over {LARGE_FACE_SIDE} px")
 
 
 def size_bin(boxes: np.ndarray) -> np.ndarray:
     """Each box's name in `SIZE_BINS`."""
-    side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-    return np.array(SIZE_BINS)[np.digitize(side, SIZE_EDGES)]
+    return np.array(SIZE_BINS)[size_index(boxes)]
 
 
 def per_size(y_true: np.ndarray, probs: np.ndarray, boxes: np.ndarray) -> dict[str, dict]:

@@ -28,9 +28,10 @@ def test_a_copy_moves_by_nothing_and_a_better_arm_moves_up():
     assert report["a, under 24 px"]["faces"] == len(y) and report["over 48 px"]["faces"] == 0
 
 
-def test_a_routed_arm_reads_small_faces_from_its_first_run_and_the_rest_from_its_second():
+def test_a_routed_arm_reads_each_size_bin_from_its_run():
     idx = np.arange(3)
     read = {"small": (idx, np.array([True, True, True])), "other": (idx, np.array([False, False, False]))}
     sizes = np.array(["under 24 px", "24-48 px", "over 48 px"])
     assert arm_correct("small,other", read, sizes).tolist() == [True, False, False]
     assert arm_correct("other", read, sizes).tolist() == [False, False, False]
+    assert arm_correct("other,small,other", read, sizes).tolist() == [False, True, False]
