@@ -63,7 +63,7 @@ def export(detector_weights: Path, classifier_weights: Path, out: Path) -> dict:
             # fp32: the folded BatchNorm weights are no longer fp16 values (an fp16 export moved labels on the test parts)
             openvino.save_model(network, Path(tmp) / f"{name}.xml", compress_to_fp16=False)
         (Path(tmp) / "export.json").write_text(json.dumps(config, indent=1) + "\n")
-        for name in FILES + sum((SIZE_FILES[n] for n in SIZE_NETWORKS if n in config), ()):
+        for name in FILES + tuple(f for n in SIZE_NETWORKS if n in config for f in SIZE_FILES[n]):
             (Path(tmp) / name).replace(out / name)
     stale = [p for p in out.glob("*-int8.*") if p.name.split("-int8.")[0] not in int8]  # quantised from other weights
     for path in stale + [out / f for n in SIZE_NETWORKS if n not in config for f in SIZE_FILES[n]]:

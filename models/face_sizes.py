@@ -8,6 +8,7 @@ the large faces"). So each face goes to the one that labels its size best, by it
 `classifier.pt` between, and for any size whose file is not beside it. In the export they are the .xml files of
 the same names.
 """
+from collections.abc import Container
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +18,7 @@ SMALL_FACE_SIDE = 24  # the issue's size bins (training.metrics.SIZE_BINS is mad
 LARGE_FACE_SIDE = 48
 MAIN_NETWORK = "classifier"
 SMALL_NETWORK, LARGE_NETWORK = SIZE_NETWORKS = ("classifier-small", "classifier-large")
+BY_SIZE = (SMALL_NETWORK, MAIN_NETWORK, LARGE_NETWORK)  # the network for each `size_index`
 
 
 class FaceClassifier(Protocol):
@@ -48,11 +50,10 @@ def size_index(boxes: np.ndarray) -> np.ndarray:
     return np.digitize(np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]), (SMALL_FACE_SIDE, LARGE_FACE_SIDE))
 
 
-def network_for(boxes: np.ndarray, present: dict[str, FaceClassifier] | None = None) -> np.ndarray:
-    """Per box: the name of the network for its size; `MAIN_NETWORK` where that one is not among `present` (when
-    given)."""
-    names = np.array([SMALL_NETWORK, MAIN_NETWORK, LARGE_NETWORK])[size_index(boxes)]
-    return names if present is None else np.where(np.isin(names, list(present)), names, MAIN_NETWORK)
+def network_for(boxes: np.ndarray, present: Container[str] = BY_SIZE) -> np.ndarray:
+    """Per box: the name of the network for its size; `MAIN_NETWORK` where that one is not among `present`."""
+    by_size = np.array([name if name in present else MAIN_NETWORK for name in BY_SIZE])
+    return by_size[size_index(boxes)]
 
 
 def route_probabilities(classifiers: dict[str, FaceClassifier], images: list[np.ndarray], boxes: list[np.ndarray]) -> np.ndarray:
