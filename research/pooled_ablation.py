@@ -15,10 +15,11 @@ Writes ablation.json, ablation.md and ablation.png.
 
 A routed arm reads two runs, the first for the faces under 24 px and the second for the rest, or three, one per size
 bin (under 24, 24-48, over 48 px), as a service that sends each face to a classifier by its size would. It routes by
-the annotated box, as the groups are made.
+the annotated box, as the groups are made. Any run may be an ensemble of runs, written DIR+DIR.
 """
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -110,23 +111,25 @@ def plot(report: dict, arms: list[str], path: Path) -> None:
 
 
 def last_epoch(folder: str, voc: list) -> tuple[np.ndarray, np.ndarray]:
-    """The faces a crossval run tested, and whether its last epoch (with the fold's logit bias) got each one right."""
-    probs, y, _, _ = rescore(folder, "last", voc)
-    return np.load(Path(folder) / "predictions.npz")["test_idx"], probs.argmax(axis=1) == y
+    """The faces a crossval run tested, and its last epoch's log-probabilities for each (with the fold's logit bias)."""
+    probs, _, _, _ = rescore(folder, "last", voc)
+    return np.load(Path(folder) / "predictions.npz")["test_idx"], np.log(np.clip(probs, 1e-12, 1))
 
 
-def arm_correct(spec: str, read: dict[str, tuple], sizes: np.ndarray) -> np.ndarray:
+def arm_correct(spec: str, read: dict[str, tuple], sizes: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Whether an arm got each face right: its run's answers, or a routed arm's, each face read from the run for its
-    size bin: "SMALL_DIR,OTHER_DIR" (under 24 px, the rest) or "SMALL_DIR,MIDDLE_DIR,LARGE_DIR" (one per bin)."""
-    folders = spec.split(",")
-    per_bin = folders + folders[-1:] * (len(SIZE_BINS) - len(folders))
-    return np.select([sizes == name for name in SIZE_BINS], [read[f][1] for f in per_bin])
+    size bin: "SMALL_DIR,OTHER_DIR" (under 24 px, the rest) or "SMALL_DIR,MIDDLE_DIR,LARGE_DIR" (one per bin). A run
+    written "DIR+DIR" is an ensemble: the mean of the runs' log-probabilities, as a service running both would read."""
+    runs = spec.split(",")
+    per_bin = runs + runs[-1:] * (len(SIZE_BINS) - len(runs))
+    log_probs = [np.mean([read[f][1] for f in run.split("+")], axis=0) for run in per_bin]
+    return np.select([(sizes == name)[:, None] for name in SIZE_BINS], log_probs).argmax(axis=1) == y
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(parser)
-    parser.add_argument("--arm", action="append", required=True, help="NAME=DIR of a training.crossval run; the first is the reference")
+    parser.add_argument("--arm", action="append", required=True, help="NAME=DIR of a training.crossval run, or DIR+DIR, an ensemble of runs; the first is the reference")
     parser.add_argument("--routed", action="append", default=[],
                         help="NAME=SMALL_DIR,OTHER_DIR (faces under 24 px from SMALL_DIR, the rest from OTHER_DIR) or "
                              "NAME=SMALL_DIR,MIDDLE_DIR,LARGE_DIR (one run per size bin)")
@@ -138,12 +141,12 @@ def main() -> None:
     arms = dict(a.split("=", 1) for a in args.arm + args.routed)
     if any(len(spec.split(",")) > len(SIZE_BINS) for spec in arms.values()):
         parser.error(f"a routed arm names at most {len(SIZE_BINS)} runs, one per size bin")
-    read = {folder: last_epoch(folder, voc) for spec in arms.values() for folder in spec.split(",")}
+    read = {folder: last_epoch(folder, voc) for spec in arms.values() for folder in re.split("[,+]", spec)}
     order = next(iter(read.values()))[0]
     if any(not np.array_equal(idx, order) for idx, _ in read.values()):
         parser.error("every run must test the same faces (the same folds)")
     sizes = size_bin(table.boxes[order])
-    correct = {name: arm_correct(spec, read, sizes) for name, spec in arms.items()}
+    correct = {name: arm_correct(spec, read, sizes, table.labels[order]) for name, spec in arms.items()}
     members = groups(table.datasets[order], sizes)
     report = bootstrap(table.labels[order], correct, table.image_index[order], members, args.samples, np.random.default_rng(0))
     args.out.mkdir(parents=True, exist_ok=True)

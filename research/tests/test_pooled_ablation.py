@@ -1,6 +1,6 @@
 """The paired bootstrap of research.pooled_ablation: a copy of the reference moves by nothing, a better arm moves
 up with an interval above zero, groups split faces by dataset and size, and a routed arm reads each face from the
-run its size sends it to."""
+run its size sends it to, or from the mean of an ensemble's runs."""
 import numpy as np
 
 from research.pooled_ablation import arm_correct, bootstrap, groups, scores
@@ -29,9 +29,19 @@ def test_a_copy_moves_by_nothing_and_a_better_arm_moves_up():
 
 
 def test_a_routed_arm_reads_each_size_bin_from_its_run():
-    idx = np.arange(3)
-    read = {"small": (idx, np.array([True, True, True])), "other": (idx, np.array([False, False, False]))}
+    idx, y = np.arange(3), np.zeros(3, int)
+    right, wrong = np.log([[0.9, 0.05, 0.05]] * 3), np.log([[0.1, 0.8, 0.1]] * 3)
+    read = {"small": (idx, right), "other": (idx, wrong)}
     sizes = np.array(["under 24 px", "24-48 px", "over 48 px"])
-    assert arm_correct("small,other", read, sizes).tolist() == [True, False, False]
-    assert arm_correct("other", read, sizes).tolist() == [False, False, False]
-    assert arm_correct("other,small,other", read, sizes).tolist() == [False, True, False]
+    assert arm_correct("small,other", read, sizes, y).tolist() == [True, False, False]
+    assert arm_correct("other", read, sizes, y).tolist() == [False, False, False]
+    assert arm_correct("other,small,other", read, sizes, y).tolist() == [False, True, False]
+
+
+def test_an_ensemble_reads_the_mean_of_its_runs_log_probabilities():
+    idx, y, sizes = np.arange(1), np.zeros(1, int), np.array(["over 48 px"])
+    read = {"sure": (idx, np.log([[0.7, 0.3, 1e-9]])), "doubtful": (idx, np.log([[0.3, 0.5, 0.2]])),
+            "sure_wrong": (idx, np.log([[0.01, 0.98, 0.01]]))}
+    assert arm_correct("sure+doubtful", read, sizes, y).tolist() == [True]  # 0.7 * 0.3 > 0.3 * 0.5
+    assert arm_correct("sure+sure_wrong", read, sizes, y).tolist() == [False]
+    assert arm_correct("small,sure_wrong,sure+doubtful", read | {"small": read["sure"]}, sizes, y).tolist() == [True]
