@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import openvino
 import torch
+from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
 from tqdm import tqdm
 
 from models.defaults import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_EXPORT, DETECTOR_SCALE, long_side
@@ -145,7 +146,9 @@ def main() -> None:
             epochs = EPOCHS[name] if args.epochs is None else args.epochs
             student, history = fine_tune(name, teacher, made["calibration"], made["train"], made["val"], epochs, args.seed)
             shape = [1, 3, -1, -1] if name == "detector" else [-1, 3, -1, -1]
-            network = openvino.convert_model(student, example_input=made["calibration"][0][:1], input=[openvino.PartialShape(shape)])
+            # torch's trace check re-runs the network only to warn (it does on NNCF's quantisers): 5 s, the same IR
+            traced = TorchScriptPythonDecoder(student, example_input=made["calibration"][0][:1], trace_kwargs={"check_trace": False})
+            network = openvino.convert_model(traced, input=[openvino.PartialShape(shape)])
             openvino.save_model(network, folder / f"{name}-int8.xml", compress_to_fp16=False)
             record[name] = {"method": "quantisation-aware fine-tuning", "epochs": epochs, "lr": LR,
                             "calibration_images": len(parts["calibration"]), "train_images": len(train),
