@@ -15,7 +15,8 @@ Writes ablation.json, ablation.md and ablation.png.
 
 A routed arm reads two runs, the first for the faces under 24 px and the second for the rest, or three, one per size
 bin (under 24, 24-48, over 48 px), as a service that sends each face to a classifier by its size would. It routes by
-the annotated box, as the groups are made. Any run may be an ensemble of runs, written DIR+DIR.
+the annotated box, as the groups are made. Any run may be an ensemble of runs, written DIR+DIR, and any run may be
+read with flip TTA, written DIR:last_tta (the run's saved predictions of both views; DIR alone is DIR:last).
 """
 import argparse
 import json
@@ -110,9 +111,18 @@ def plot(report: dict, arms: list[str], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def last_epoch(folder: str, voc: list) -> tuple[np.ndarray, np.ndarray]:
+def run_variant(run: str) -> tuple[str, str]:
+    """(DIR, variant) of a run written DIR, DIR:last or DIR:last_tta: the last epoch, as the service reads it."""
+    folder, _, variant = run.partition(":")
+    if variant not in ("", "last", "last_tta"):
+        raise ValueError(f"{run}: a run is DIR, DIR:last or DIR:last_tta")
+    return folder, variant or "last"
+
+
+def last_epoch(run: str, voc: list) -> tuple[np.ndarray, np.ndarray]:
     """The faces a crossval run tested, and its last epoch's log-probabilities for each (with the fold's logit bias)."""
-    probs, _, _, _ = rescore(folder, "last", voc)
+    folder, variant = run_variant(run)
+    probs, _, _, _ = rescore(folder, variant, voc)
     return np.load(Path(folder) / "predictions.npz")["test_idx"], np.log(np.clip(probs, 1e-12, 1))
 
 
@@ -129,7 +139,7 @@ def arm_correct(spec: str, read: dict[str, tuple], sizes: np.ndarray, y: np.ndar
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(parser)
-    parser.add_argument("--arm", action="append", required=True, help="NAME=DIR of a training.crossval run, or DIR+DIR, an ensemble of runs; the first is the reference")
+    parser.add_argument("--arm", action="append", required=True, help="NAME=DIR of a training.crossval run (DIR:last_tta with flip TTA), or DIR+DIR, an ensemble of runs; the first is the reference")
     parser.add_argument("--routed", action="append", default=[],
                         help="NAME=SMALL_DIR,OTHER_DIR (faces under 24 px from SMALL_DIR, the rest from OTHER_DIR) or "
                              "NAME=SMALL_DIR,MIDDLE_DIR,LARGE_DIR (one run per size bin)")
@@ -141,7 +151,11 @@ def main() -> None:
     arms = dict(a.split("=", 1) for a in args.arm + args.routed)
     if any(len(spec.split(",")) > len(SIZE_BINS) for spec in arms.values()):
         parser.error(f"a routed arm names at most {len(SIZE_BINS)} runs, one per size bin")
-    read = {folder: last_epoch(folder, voc) for spec in arms.values() for folder in re.split("[,+]", spec)}
+    runs = {run for spec in arms.values() for run in re.split("[,+]", spec)}
+    try:
+        read = {run: last_epoch(run, voc) for run in runs}
+    except ValueError as err:
+        parser.error(str(err))
     order = next(iter(read.values()))[0]
     if any(not np.array_equal(idx, order) for idx, _ in read.values()):
         parser.error("every run must test the same faces (the same folds)")

@@ -2,8 +2,9 @@
 up with an interval above zero, groups split faces by dataset and size, and a routed arm reads each face from the
 run its size sends it to, or from the mean of an ensemble's runs."""
 import numpy as np
+import pytest
 
-from research.pooled_ablation import arm_correct, bootstrap, groups, scores
+from research.pooled_ablation import arm_correct, bootstrap, groups, run_variant, scores
 from training.splits import INCORRECT
 
 
@@ -45,3 +46,10 @@ def test_an_ensemble_reads_the_mean_of_its_runs_log_probabilities():
     assert arm_correct("sure+doubtful", read, sizes, y).tolist() == [True]  # 0.7 * 0.3 > 0.3 * 0.5
     assert arm_correct("sure+sure_wrong", read, sizes, y).tolist() == [False]
     assert arm_correct("small,sure_wrong,sure+doubtful", read | {"small": read["sure"]}, sizes, y).tolist() == [True]
+
+
+def test_a_run_is_read_at_its_last_epoch_with_or_without_flip_tta():
+    assert run_variant("runs/a") == ("runs/a", "last")
+    assert run_variant("runs/a:last_tta") == ("runs/a", "last_tta")
+    with pytest.raises(ValueError, match="runs/a:best"):
+        run_variant("runs/a:best")
