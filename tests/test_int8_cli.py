@@ -43,8 +43,19 @@ def test_quantize_writes_int8_networks_the_pipeline_runs(tmp_path):
     assert not list((tmp_path / "openvino").glob("tmp*"))
 
 
+@pytest.fixture
+def nncf_reference_quantisers(monkeypatch):
+    """NNCF's quantisers in torch ops instead of its C++ extension, which it compiles on a machine's first QAT: 20-35 s
+    of the suite on a fresh clone (tests/README.md), for a fine-tuning of two images. The commands run as users run
+    them; only NNCF's kernel differs."""
+    from nncf.torch.quantization import extensions
+    from nncf.torch.quantization.reference import ReferenceQuantizedFunctions
+
+    monkeypatch.setattr(extensions.QuantizedFunctionsCPU, "_loaded_namespace", ReferenceQuantizedFunctions)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("nncf") is None, reason="nncf is not installed (pip install '.[quantize]')")
-def test_qat_fine_tunes_int8_networks_the_pipeline_runs(tmp_path):
+def test_qat_fine_tunes_int8_networks_the_pipeline_runs(tmp_path, nncf_reference_quantisers):
     save_split({"train": ["maksssksksss1", "maksssksksss44"], "val": ["maksssksksss760"], "test": []}, tmp_path / "split.json")
     shutil.copytree(DEFAULT_EXPORT, tmp_path / "openvino")
     before = {path.name: path.read_bytes() for path in (tmp_path / "openvino").glob("*-int8.*")}
