@@ -2,6 +2,7 @@
 a person written twice counted once, leases shared fairly and taken over when they run out, heartbeats, alert
 state, the audit log, and a SQLite file of the version before Alembic taken over with its counts."""
 import sqlite3
+import threading
 
 from app.cameras.store import CameraStore, Counted
 from app.database import database_url
@@ -37,6 +38,24 @@ def test_a_person_written_twice_is_counted_once_in_all_zone_and_line(database):
     assert store.counts("door", 0, 20) == {"with_mask": 1, "without_mask": 1, "mask_worn_incorrectly": 0, "uncertain": 0}
     assert store.zone_counts("door", 0, 20)["till"]["without_mask"] == 1 and store.counts("door", 0, 20, "till")["without_mask"] == 1
     assert store.line_counts("door", 0, 20)[("entrance", "in")]["without_mask"] == 1
+    store.close()
+
+
+def test_counts_by_region_add_up_while_people_are_being_counted(database):
+    store, done = CameraStore(database), threading.Event()
+
+    def count_people():
+        for i in range(150):
+            store.add_people([person(f"r/{i}/0", 10, "with_mask", "till", [("entrance", "in")])])
+        done.set()
+
+    writer = threading.Thread(target=count_people)
+    writer.start()
+    while not done.is_set():  # everyone is in the till zone and crosses the line: the three must agree
+        total, zones, lines = store.counts_by_region("door", 0, 20)
+        assert total["with_mask"] == zones.get("till", {}).get("with_mask", 0) == lines.get(("entrance", "in"), {}).get("with_mask", 0)
+    writer.join()
+    assert store.counts_by_region("door", 0, 20)[0]["with_mask"] == 150
     store.close()
 
 
