@@ -41,7 +41,7 @@ def test_a_person_written_twice_is_counted_once_in_all_zone_and_line(database):
     store.close()
 
 
-def test_counts_by_region_add_up_while_people_are_being_counted(database):
+def test_a_snapshot_adds_up_while_people_are_being_counted(database):
     store, done = CameraStore(database), threading.Event()
 
     def count_people():
@@ -52,10 +52,11 @@ def test_counts_by_region_add_up_while_people_are_being_counted(database):
     writer = threading.Thread(target=count_people)
     writer.start()
     while not done.is_set():  # everyone is in the till zone and crosses the line: the three must agree
-        total, zones, lines = store.counts_by_region("door", 0, 20)
+        with store.snapshot():
+            total, zones, lines = store.counts("door", 0, 20), store.zone_counts("door", 0, 20), store.line_counts("door", 0, 20)
         assert total["with_mask"] == zones.get("till", {}).get("with_mask", 0) == lines.get(("entrance", "in"), {}).get("with_mask", 0)
     writer.join()
-    assert store.counts_by_region("door", 0, 20)[0]["with_mask"] == 150
+    assert store.counts("door", 0, 20)["with_mask"] == 150
     store.close()
 
 

@@ -134,11 +134,12 @@ async def camera_stats(camera: str, since: str | None = None, until: str | None 
 
 def window_counts(store: CameraStore, camera: str, bounds: list[int], bucket_min: int, days: bool, zone: str | None) -> tuple:
     """Per bucket, in all, and per line crossed: the database's answers for one /stats window."""
-    if days:  # local days are 23 to 25 hours long: one query each
-        found = {m: store.counts(camera, m, n, zone) for m, n in zip(bounds, bounds[1:])}
-    else:
-        found = store.series(camera, bounds[0], bounds[-1], bucket_min, zone)
-    return found, store.counts(camera, bounds[0], bounds[-1], zone), store.line_counts(camera, bounds[0], bounds[-1])
+    with store.snapshot():
+        if days:  # local days are 23 to 25 hours long: one query each
+            found = {m: store.counts(camera, m, n, zone) for m, n in zip(bounds, bounds[1:])}
+        else:
+            found = store.series(camera, bounds[0], bounds[-1], bucket_min, zone)
+        return found, store.counts(camera, bounds[0], bounds[-1], zone), store.line_counts(camera, bounds[0], bounds[-1])
 
 
 def utc(minute: int) -> str:

@@ -265,7 +265,8 @@ class CameraManager:
         """Today's people since local midnight in the site's zone: in all, per counted zone, per line and direction."""
         store, camera, now = self.check_store(), spec.id, time.time()
         since, until = int(today_start(self.settings.zone, now) // 60), int(now // 60) + 1
-        total, zones, lines = store.counts_by_region(camera, since, until)
+        with store.snapshot():
+            zones, lines, total = store.zone_counts(camera, since, until), store.line_counts(camera, since, until), store.counts(camera, since, until)
         return {"today": window_summary(total),
                 "zones": {z.name: window_summary(zones.get(z.name, no_people())) for z in spec.zones if not z.ignore},
                 "lines": {line.name: {d: window_summary(lines.get((line.name, d), no_people())) for d in ("in", "out")}

@@ -63,15 +63,31 @@ class CameraStore:
         self.postgres = self.engine.dialect.name == "postgresql"
         self.insert = pg_insert if self.postgres else sqlite_insert
         self._lock = contextlib.nullcontext() if self.postgres else threading.Lock()  # one SQLite writer at a time
+        self._snapshot = threading.local()
         migrate(self.engine)
 
     @contextlib.contextmanager
-    def _begin(self, snapshot: bool = False) -> Iterator[Connection]:
-        """One transaction; with `snapshot`, its reads see one state of the database (PostgreSQL's repeatable read;
-        on SQLite the lock keeps this process's writers out, and one process writes a camera's counts)."""
-        options = {"isolation_level": "REPEATABLE READ"} if snapshot and self.postgres else {}
-        with self._lock, self.engine.connect().execution_options(**options) as connection, connection.begin():
+    def _begin(self) -> Iterator[Connection]:
+        """One transaction, or the thread's `snapshot`."""
+        current = getattr(self._snapshot, "db", None)
+        if current is not None:
+            yield current
+            return
+        with self._lock, self.engine.begin() as connection:
             yield connection
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """The calls of this thread inside read one state of the database, so that a total, its zones and its lines
+        add up while people are counted: PostgreSQL's repeatable read; on SQLite the lock keeps this process's writers
+        out, and one process writes a camera's counts."""
+        options = {"isolation_level": "REPEATABLE READ"} if self.postgres else {}
+        with self._lock, self.engine.connect().execution_options(**options) as db, db.begin():
+            self._snapshot.db = db
+            try:
+                yield
+            finally:
+                self._snapshot.db = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -135,22 +151,12 @@ class CameraStore:
 
     def counts(self, camera: str, since_minute: int, until_minute: int, zone: str | None = None) -> dict[str, int]:
         """People by label counted in [since_minute, until_minute), in all or in `zone`."""
-        with self._begin() as db:
-            return self._counts(db, camera, since_minute, until_minute, zone)
-
-    def counts_by_region(self, camera: str, since_minute: int, until_minute: int) -> tuple[dict, dict, dict]:
-        """`counts`, `zone_counts` and `line_counts` of one window, read together so that they add up (a person counted
-        while they are read is in all three or in none)."""
-        with self._begin(snapshot=True) as db:
-            return (self._counts(db, camera, since_minute, until_minute), self._zone_counts(db, camera, since_minute, until_minute),
-                    self._line_counts(db, camera, since_minute, until_minute))
-
-    def _counts(self, db: Connection, camera: str, since_minute: int, until_minute: int, zone: str | None = None) -> dict[str, int]:
         table = zone_people if zone else people
         query = select(table.c.label, func.sum(table.c.count)).where(*self._window(table, camera, since_minute, until_minute))
         if zone:
             query = query.where(table.c.zone == zone)
-        found = dict(db.execute(query.group_by(table.c.label)).all())
+        with self._begin() as db:
+            found = dict(db.execute(query.group_by(table.c.label)).all())
         return {label: int(found.get(label, 0)) for label in LABELS}
 
     @staticmethod
@@ -159,13 +165,10 @@ class CameraStore:
 
     def zone_counts(self, camera: str, since_minute: int, until_minute: int) -> dict[str, dict[str, int]]:
         """People by label per zone counted in [since_minute, until_minute) (zones with nobody are left out)."""
-        with self._begin() as db:
-            return self._zone_counts(db, camera, since_minute, until_minute)
-
-    def _zone_counts(self, db: Connection, camera: str, since_minute: int, until_minute: int) -> dict[str, dict[str, int]]:
         t = zone_people
-        rows = db.execute(select(t.c.zone, t.c.label, func.sum(t.c.count)).where(*self._window(t, camera, since_minute, until_minute))
-                          .group_by(t.c.zone, t.c.label)).all()
+        with self._begin() as db:
+            rows = db.execute(select(t.c.zone, t.c.label, func.sum(t.c.count)).where(*self._window(t, camera, since_minute, until_minute))
+                              .group_by(t.c.zone, t.c.label)).all()
         out: dict[str, dict[str, int]] = {}
         for zone, label, count in rows:
             out.setdefault(zone, no_people())[label] = int(count)
@@ -173,13 +176,10 @@ class CameraStore:
 
     def line_counts(self, camera: str, since_minute: int, until_minute: int) -> dict[tuple[str, str], dict[str, int]]:
         """People by label per (line, direction) crossed in [since_minute, until_minute)."""
-        with self._begin() as db:
-            return self._line_counts(db, camera, since_minute, until_minute)
-
-    def _line_counts(self, db: Connection, camera: str, since_minute: int, until_minute: int) -> dict[tuple[str, str], dict[str, int]]:
         t = crossings
-        rows = db.execute(select(t.c.line, t.c.direction, t.c.label, func.sum(t.c.count))
-                          .where(*self._window(t, camera, since_minute, until_minute)).group_by(t.c.line, t.c.direction, t.c.label)).all()
+        with self._begin() as db:
+            rows = db.execute(select(t.c.line, t.c.direction, t.c.label, func.sum(t.c.count))
+                              .where(*self._window(t, camera, since_minute, until_minute)).group_by(t.c.line, t.c.direction, t.c.label)).all()
         out: dict[tuple[str, str], dict[str, int]] = {}
         for line, direction, label, count in rows:
             out.setdefault((line, direction), no_people())[label] = int(count)

@@ -27,12 +27,12 @@ def hours(found: dict[int, dict[str, int]], bounds: list[int], settings: Setting
 def camera_day(store: CameraStore, spec: CameraSpec, bounds: list[int], settings: Settings) -> dict:
     """One camera's day: in all, per counted zone and per line, with its alerts and time down (database calls)."""
     camera, since, until = spec.id, bounds[0], bounds[-1]
-    lines = store.line_counts(camera, since, until)
-    zones = {z.name: {"total": window_summary(store.counts(camera, since, until, z.name)),
-                      "hours": hours(store.series(camera, since, until, 60, z.name), bounds, settings)}
-             for z in spec.zones if not z.ignore}
-    return {"camera": camera, "total": window_summary(store.counts(camera, since, until)),
-            "hours": hours(store.series(camera, since, until, 60), bounds, settings), "zones": zones,
+    with store.snapshot():
+        lines, total, series = store.line_counts(camera, since, until), store.counts(camera, since, until), store.series(camera, since, until, 60)
+        zones = {z.name: {"total": window_summary(store.counts(camera, since, until, z.name)),
+                          "hours": hours(store.series(camera, since, until, 60, z.name), bounds, settings)}
+                 for z in spec.zones if not z.ignore}
+    return {"camera": camera, "total": window_summary(total), "hours": hours(series, bounds, settings), "zones": zones,
             "lines": {line.name: {d: window_summary(lines.get((line.name, d), no_people())) for d in ("in", "out")} for line in spec.lines},
             "alerts": [{"rule": alert["rule"], "fired_at": datetime.fromtimestamp(at, settings.zone).isoformat()}
                        for at, alert in store.alerts(camera, since * 60, until * 60)],
